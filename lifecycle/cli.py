@@ -1,0 +1,110 @@
+"""argv → mode → machine → exit code. `lifecycle [OPTIONS] driver ARGS… | executor | COMMAND ARGS…`"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Sequence
+
+from lifecycle import __version__, knobs
+from lifecycle.actions import Invocation, Launcher
+from lifecycle.errors import EX_OK, EX_USAGE, LifecycleError
+from lifecycle.log import Log, print_error
+from lifecycle.machine import Lifecycle, build_machine
+
+USAGE = """\
+usage: lifecycle [--dry-run [--json]] driver [SPARK-SUBMIT ARGS…]
+       lifecycle [--dry-run [--json]] executor
+       lifecycle [--dry-run [--json]] [--] COMMAND [ARGS…]
+       lifecycle --help | --version
+"""
+
+HELP_TOP = """\
+lifecycle: the container entrypoint, PID 1 and decommission runtime for Spark on Kubernetes.
+
+The first argument keeps upstream entrypoint.sh's meaning: `driver` runs spark-submit in client mode,
+`executor` runs the executor JVM, anything else runs as given (pass-through). Options go before it.
+
+options:
+  --dry-run   print the launch plan (argv, environment changes, classpath, states) and exit 0
+  --json      with --dry-run: the plan as one JSON object
+  --help      this text;  --version: the version
+  --          end of options (for a pass-through command that starts with '-')
+
+exit codes: the child's code; 128+N if it died of signal N; 126 not executable; 127 not found;
+            64 bad option; 78 configuration error; 70 internal error; 71 OS error.
+"""
+
+
+def parse_args(argv: Sequence[str]) -> Invocation | str:
+    """An Invocation, or the text to print for --help/--version. Options are only read before the mode."""
+    dry_run = as_json = False
+    index = 0
+    while index < len(argv) and argv[index].startswith("-"):
+        option = argv[index]
+        index += 1
+        if option == "--":
+            break
+        if option in ("-h", "--help"):
+            return help_text()
+        if option == "--version":
+            return f"lifecycle {__version__}\n"
+        if option == "--dry-run":
+            dry_run = True
+        elif option == "--json":
+            as_json = True
+        else:
+            raise LifecycleError(
+                f"unknown option {option!r}: expected --dry-run, --json, --help, --version or -- before the mode",
+                EX_USAGE,
+            )
+    rest = tuple(argv[index:])
+    if not rest:
+        raise LifecycleError("no mode or command given: expected driver, executor or a command to run", EX_USAGE)
+    if as_json and not dry_run:
+        raise LifecycleError("--json goes with --dry-run", EX_USAGE)
+    if rest[0] in ("driver", "executor"):
+        return Invocation(rest[0], rest[1:], dry_run, as_json, tuple(argv))
+    return Invocation("pass-through", rest, dry_run, as_json, tuple(argv))
+
+
+def help_text() -> str:
+    lines = [HELP_TOP, "environment variables (lifecycle's own; Spark's are in the README):"]
+    for knob in knobs.KNOBS:
+        default = knob.default if knob.default else "(empty)"
+        lines.append(f"  {knob.name:32} default {default}: {knob.effect} [{knob.accepted}]")
+    return USAGE + "\n" + "\n".join(lines) + "\n"
+
+
+def early_log(started: float) -> Log:
+    """A logger before settings are validated: a bad LIFECYCLE_LOG_FORMAT is reported by validation."""
+    fmt = os.environ.get(knobs.LOG_FORMAT, "text").strip().lower()
+    level = os.environ.get(knobs.LOG_LEVEL, "info").strip().lower()
+    return Log(
+        "json" if fmt == "json" else "text",
+        level if level in ("debug", "warning", "error") else "info",
+        started,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the lifecycle: parse argv, block signals, build the machine, run its first state's action."""
+    started = time.monotonic()
+    try:
+        parsed = parse_args(sys.argv[1:] if argv is None else argv)
+    except LifecycleError as exc:
+        print_error(exc.message)
+        sys.stderr.write(USAGE)
+        return exc.exit_code
+    if isinstance(parsed, str):
+        sys.stdout.write(parsed)
+        return EX_OK
+    from lifecycle.signals import block_all, inherited_ignored
+
+    mask = set() if parsed.dry_run else block_all()  # nothing sent during start-up is lost (see handover)
+    launcher = Launcher(parsed, early_log(started), knobs.Knobs(), started, mask, inherited_ignored())
+    launcher.model = Lifecycle(launcher)
+    build_machine(launcher.model)
+    launcher.start()
+    return launcher.exit_code

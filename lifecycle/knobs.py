@@ -1,0 +1,291 @@
+"""The runtime's own knobs: every LIFECYCLE_* variable, named once, with stdlib-only parsers.
+
+The entrypoint validates them through the pydantic model in settings.py (which calls these parsers);
+the lean supervisor and the preStop command, which must not import pydantic, call `load_knobs` directly.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import signal
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from lifecycle.errors import ConfigError
+
+RUN_MODE = "LIFECYCLE_RUN_MODE"
+LOG_FORMAT = "LIFECYCLE_LOG_FORMAT"
+LOG_LEVEL = "LIFECYCLE_LOG_LEVEL"
+DECOMMISSION_SIGNAL = "LIFECYCLE_DECOMMISSION_SIGNAL"
+DECOMMISSION_TRIGGER = "LIFECYCLE_DECOMMISSION_TRIGGER"
+DECOMMISSION_TIMEOUT = "LIFECYCLE_DECOMMISSION_TIMEOUT"
+KILL_GRACE = "LIFECYCLE_KILL_GRACE"
+SIGNAL_GROUP = "LIFECYCLE_SIGNAL_GROUP"
+EXIT_REMAP = "LIFECYCLE_EXIT_REMAP"
+TERMINATION_LOG = "LIFECYCLE_TERMINATION_LOG"
+ORPHAN_GRACE = "LIFECYCLE_ORPHAN_GRACE"
+HOOK_GRACE = "LIFECYCLE_HOOK_GRACE"
+
+UNCATCHABLE = {signal.SIGKILL, signal.SIGSTOP}
+
+
+def parse_choice(choices: tuple[str, ...]) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        value = raw.strip().lower()
+        if value not in choices:
+            raise ValueError(f"expected one of {', '.join(choices)}, got {raw!r}")
+        return value
+
+    return parse
+
+
+parse_run_mode = parse_choice(("supervise", "exec"))
+parse_log_format = parse_choice(("text", "json"))
+parse_log_level = parse_choice(("debug", "info", "warning", "error"))
+
+
+def parse_signal(raw: str) -> int:
+    """A catchable signal by name (PWR, SIGPWR, sigterm) or number (30); KILL and STOP are refused."""
+    text = raw.strip().upper()
+    if text.isdigit():
+        number = int(text)
+        if not 1 <= number < signal.NSIG:
+            raise ValueError(f"expected a signal name like PWR or a number 1-{signal.NSIG - 1}, got {raw!r}")
+    else:
+        name = text if text.startswith("SIG") else "SIG" + text
+        try:
+            number = int(signal.Signals[name])
+        except KeyError:
+            raise ValueError(f"expected a signal name like PWR, TERM or USR1, or a number, got {raw!r}") from None
+    if number in UNCATCHABLE:
+        raise ValueError(f"{signal_name(number)} cannot be caught, so it cannot drain anything; got {raw!r}")
+    return number
+
+
+def signal_name(number: int) -> str:
+    """SIGTERM for 15; SIGRTMIN+3 style for real-time signals."""
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"SIG{number}"
+
+
+_DURATION = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*(ms|s|m)?\s*$")
+
+
+def parse_duration(raw: str) -> float:
+    """Seconds as a number with an optional unit: 30, 2.5, 500ms, 30s, 2m."""
+    match = _DURATION.match(raw)
+    if not match:
+        raise ValueError(f"expected a duration like 30, 2.5s, 500ms or 2m, got {raw!r}")
+    value = float(match.group(1)) * {"ms": 0.001, "s": 1.0, "m": 60.0, None: 1.0}[match.group(2)]
+    if not math.isfinite(value):
+        raise ValueError(f"expected a finite duration, got {raw!r}")
+    return value
+
+
+def parse_positive_duration(raw: str) -> float:
+    value = parse_duration(raw)
+    if value <= 0:
+        raise ValueError(f"expected a duration > 0, got {raw!r}")
+    return value
+
+
+def parse_optional_timeout(raw: str) -> float | None:
+    """Empty means no deadline (wait until the JVM exits, as upstream's decom.sh)."""
+    if raw.strip() == "":
+        return None
+    return parse_positive_duration(raw)
+
+
+def parse_bool(raw: str) -> bool:
+    """Only the documented values: 1/0, true/false (any case). Presence alone switches nothing on."""
+    value = raw.strip().lower()
+    if value in ("1", "true"):
+        return True
+    if value in ("0", "false"):
+        return False
+    raise ValueError(f"expected 1, 0, true or false, got {raw!r}")
+
+
+def parse_remap(raw: str) -> dict[int, int]:
+    """Exit-code remap like tini -e, generalised: `143:0,130:0` maps 143 and 130 to 0."""
+    mapping: dict[int, int] = {}
+    for item in raw.replace(" ", "").split(","):
+        if not item:
+            continue
+        parts = item.split(":")
+        if len(parts) != 2 or not all(p.isdigit() for p in parts):
+            raise ValueError(f"expected FROM:TO pairs separated by commas, like 143:0, got {raw!r}")
+        source, target = int(parts[0]), int(parts[1])
+        if source > 255 or target > 255:
+            raise ValueError(f"exit codes are 0-255, got {item!r}")
+        mapping[source] = target
+    return mapping
+
+
+def parse_path(raw: str) -> str:
+    """A path; empty disables the feature."""
+    return raw
+
+
+@dataclass(frozen=True)
+class Knob:
+    name: str
+    attr: str
+    default: str
+    parse: Callable[[str], Any]
+    accepted: str
+    effect: str
+
+
+KNOBS: tuple[Knob, ...] = (
+    Knob(
+        RUN_MODE,
+        "run_mode",
+        "supervise",
+        parse_run_mode,
+        "supervise, exec",
+        "supervise: stay as PID 1, forward signals, reap, decommission; exec: replace lifecycle with the command",
+    ),
+    Knob(
+        LOG_FORMAT,
+        "log_format",
+        "text",
+        parse_log_format,
+        "text, json",
+        "format of lifecycle's own log lines on stderr (json: one object per line)",
+    ),
+    Knob(
+        LOG_LEVEL,
+        "log_level",
+        "info",
+        parse_log_level,
+        "debug, info, warning, error",
+        "lowest level of lifecycle's log lines that is written",
+    ),
+    Knob(
+        DECOMMISSION_SIGNAL,
+        "decommission_signal",
+        "PWR",
+        parse_signal,
+        "signal name or number",
+        "signal sent to the executor JVM to decommission it; must match spark.executor.decommission.signal",
+    ),
+    Knob(
+        DECOMMISSION_TRIGGER,
+        "decommission_trigger",
+        "PWR",
+        parse_signal,
+        "signal name or number",
+        "signal that, sent to lifecycle, starts decommissioning (instead of being forwarded)",
+    ),
+    Knob(
+        DECOMMISSION_TIMEOUT,
+        "decommission_timeout",
+        "",
+        parse_optional_timeout,
+        "duration (30, 25s, 500ms, 2m) or empty",
+        "deadline for the JVM to exit after the decommission signal; then SIGTERM; empty waits as upstream",
+    ),
+    Knob(
+        KILL_GRACE,
+        "kill_grace",
+        "10",
+        parse_duration,
+        "duration >= 0",
+        "after the decommission deadline's SIGTERM, wait this long, then SIGKILL",
+    ),
+    Knob(
+        SIGNAL_GROUP,
+        "signal_group",
+        "false",
+        parse_bool,
+        "1, 0, true, false",
+        "forward signals to the child's whole process group instead of the child alone (tini -g)",
+    ),
+    Knob(
+        EXIT_REMAP,
+        "exit_remap",
+        "",
+        parse_remap,
+        "FROM:TO pairs, comma-separated (143:0)",
+        "rewrite the child's exit code before lifecycle exits with it (tini -e, generalised)",
+    ),
+    Knob(
+        TERMINATION_LOG,
+        "termination_log",
+        "/dev/termination-log",
+        parse_path,
+        "path, or empty to disable",
+        "where the termination message goes; skipped quietly when absent or unwritable",
+    ),
+    Knob(
+        ORPHAN_GRACE,
+        "orphan_grace",
+        "5",
+        parse_duration,
+        "duration >= 0",
+        "after the main child exits, how long remaining descendants get after SIGTERM before SIGKILL",
+    ),
+    Knob(
+        HOOK_GRACE,
+        "hook_grace",
+        "5",
+        parse_duration,
+        "duration >= 0",
+        "how long lifecycle waits for an attached preStop decommission command to finish before exiting",
+    ),
+)
+
+
+@dataclass(frozen=True)
+class Knobs:
+    """Validated runtime knobs; plain data, serialisable for the hand-over to the lean supervisor."""
+
+    run_mode: str = "supervise"
+    log_format: str = "text"
+    log_level: str = "info"
+    decommission_signal: int = int(signal.SIGPWR)
+    decommission_trigger: int = int(signal.SIGPWR)
+    decommission_timeout: float | None = None
+    kill_grace: float = 10.0
+    signal_group: bool = False
+    exit_remap: dict[int, int] = field(default_factory=dict)
+    termination_log: str = "/dev/termination-log"
+    orphan_grace: float = 5.0
+    hook_grace: float = 5.0
+
+    def to_json_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["exit_remap"] = {str(k): v for k, v in self.exit_remap.items()}
+        return data
+
+    @classmethod
+    def from_json_dict(cls, data: Mapping[str, Any]) -> Knobs:
+        values = dict(data)
+        values["exit_remap"] = {int(k): int(v) for k, v in values.get("exit_remap", {}).items()}
+        return cls(**values)
+
+
+def load_knobs(environ: Mapping[str, str] | None = None, names: tuple[str, ...] | None = None) -> Knobs:
+    """Parse the LIFECYCLE_* knobs (all, or only `names`); every problem is one line of a ConfigError."""
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    problems: list[str] = []
+    for knob in KNOBS:
+        if names is not None and knob.name not in names:
+            continue
+        raw = env.get(knob.name)
+        if raw is None:
+            continue
+        try:
+            values[knob.attr] = knob.parse(raw)
+        except ValueError as exc:
+            problems.append(f"{knob.name}: {exc}")
+    if problems:
+        raise ConfigError(problems)
+    return Knobs(**values)

@@ -1,0 +1,157 @@
+"""The lifecycle state machine, declared once as data: the runtime, the tests and the diagrams use this table.
+
+::
+
+    initializing --settings_loaded--> env-resolved --plan_built--> launching --child_started--> running
+                                                                                                  |
+        terminated <--child_exited-- decommissioning <--decommission_requested (SIGPWR)-----------+
+            ^   ^                      |  ^  (deadline_passed: SIGTERM, later SIGKILL; a second
+            |   +------child_exited----+--+   decommission_requested changes nothing)
+            +--failed-- (every state but terminated)          running --child_exited--> terminated
+
+The happy path, with the effects replaced by a recorder:
+
+>>> from lifecycle.machine import Phase, build_machine, Lifecycle
+>>> class Recorder:
+...     def __getattr__(self, name):
+...         return lambda *args, **kwargs: None
+>>> model = Lifecycle(Recorder())
+>>> _ = build_machine(model)
+>>> for trigger in ("settings_loaded", "plan_built", "child_started", "decommission_requested",
+...                 "decommission_requested", "child_exited"):
+...     _ = model.trigger(trigger)
+>>> model.state.value
+'terminated'
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any, Protocol
+
+from transitions import EventData, Machine
+
+
+class Phase(enum.Enum):
+    """The six states; values are the documented names (hyphens are fine in values, not in names)."""
+
+    initializing = "initializing"
+    env_resolved = "env-resolved"
+    launching = "launching"
+    running = "running"
+    decommissioning = "decommissioning"
+    terminated = "terminated"
+
+
+LIVE = [Phase.initializing, Phase.env_resolved, Phase.launching, Phase.running, Phase.decommissioning]
+
+TRANSITIONS: list[dict[str, Any]] = [
+    {"trigger": "settings_loaded", "source": Phase.initializing, "dest": Phase.env_resolved},
+    {"trigger": "plan_built", "source": Phase.env_resolved, "dest": Phase.launching},
+    {"trigger": "child_started", "source": Phase.launching, "dest": Phase.running},
+    {"trigger": "decommission_requested", "source": Phase.running, "dest": Phase.decommissioning},
+    {"trigger": "decommission_requested", "source": Phase.decommissioning, "dest": None,
+     "after": "on_repeat_decommission"},
+    {"trigger": "deadline_passed", "source": Phase.decommissioning, "dest": None, "after": "on_deadline"},
+    {"trigger": "child_exited", "source": [Phase.running, Phase.decommissioning], "dest": Phase.terminated},
+    {"trigger": "failed", "source": LIVE, "dest": Phase.terminated},
+]  # fmt: skip
+
+# What fires each trigger, for the diagrams and the state reference (docs/states.md).
+TRIGGERED_BY = {
+    "settings_loaded": "argv and every variable valid",
+    "plan_built": "JAVA_HOME, classpath, identity resolved; launch plan built",
+    "child_started": "child spawned (supervise mode)",
+    "decommission_requested": "SIGPWR (LIFECYCLE_DECOMMISSION_TRIGGER) or the preStop command",
+    "deadline_passed": "LIFECYCLE_DECOMMISSION_TIMEOUT, then LIFECYCLE_KILL_GRACE",
+    "child_exited": "the child exited or was killed (pidfd / SIGCHLD)",
+    "failed": "configuration error, exec failure or internal error",
+}
+
+MACHINE_OPTIONS: dict[str, Any] = {
+    "auto_transitions": False,
+    "queued": True,
+    "send_event": True,
+    "model_override": True,
+    "initial": Phase.initializing,
+    "before_state_change": "on_transition",
+}
+
+
+class Actions(Protocol):
+    """The effects each state's action performs; implemented in actions.py, mocked only in machine tests."""
+
+    def on_transition(self, event: EventData) -> None: ...
+    def resolve_environment(self, event: EventData) -> None: ...
+    def launch(self, event: EventData) -> None: ...
+    def supervise(self, event: EventData) -> None: ...
+    def start_decommission(self, event: EventData) -> None: ...
+    def repeat_decommission(self, event: EventData) -> None: ...
+    def escalate(self, event: EventData) -> None: ...
+    def terminate(self, event: EventData) -> None: ...
+
+
+class Lifecycle:
+    """The model: its state, the bound triggers (declared here), and one-line callbacks into Actions."""
+
+    state: Phase
+
+    def __init__(self, actions: Actions) -> None:
+        self.actions = actions
+
+    # Triggers, bound by transitions (model_override=True replaces these stubs).
+    def settings_loaded(self, **kwargs: Any) -> bool:
+        raise RuntimeError("bound by transitions")
+
+    def plan_built(self, **kwargs: Any) -> bool:
+        raise RuntimeError("bound by transitions")
+
+    def child_started(self, **kwargs: Any) -> bool:
+        raise RuntimeError("bound by transitions")
+
+    def decommission_requested(self, **kwargs: Any) -> bool:
+        raise RuntimeError("bound by transitions")
+
+    def deadline_passed(self, **kwargs: Any) -> bool:
+        raise RuntimeError("bound by transitions")
+
+    def child_exited(self, **kwargs: Any) -> bool:
+        raise RuntimeError("bound by transitions")
+
+    def failed(self, **kwargs: Any) -> bool:
+        raise RuntimeError("bound by transitions")
+
+    def trigger(self, name: str, **kwargs: Any) -> bool:
+        raise RuntimeError("bound by transitions")
+
+    # Callbacks: thin, each delegating to one action.
+    def on_transition(self, event: EventData) -> None:
+        self.actions.on_transition(event)
+
+    def on_enter_env_resolved(self, event: EventData) -> None:
+        self.actions.resolve_environment(event)
+
+    def on_enter_launching(self, event: EventData) -> None:
+        self.actions.launch(event)
+
+    def on_enter_running(self, event: EventData) -> None:
+        self.actions.supervise(event)
+
+    def on_enter_decommissioning(self, event: EventData) -> None:
+        self.actions.start_decommission(event)
+
+    def on_repeat_decommission(self, event: EventData) -> None:
+        self.actions.repeat_decommission(event)
+
+    def on_deadline(self, event: EventData) -> None:
+        self.actions.escalate(event)
+
+    def on_enter_terminated(self, event: EventData) -> None:
+        self.actions.terminate(event)
+
+
+def build_machine(model: Lifecycle, initial: Phase = Phase.initializing) -> Machine:
+    """The runtime machine (core `transitions.Machine` only: extensions cost 45-60 ms and pull in asyncio)."""
+    states = [{"name": phase, "final": phase is Phase.terminated} for phase in Phase]
+    options = dict(MACHINE_OPTIONS, initial=initial)
+    return Machine(model=model, states=states, transitions=TRANSITIONS, **options)

@@ -1,0 +1,164 @@
+"""Processes: spawn with a clean signal state, pidfds, exit statuses, reaping, descendants."""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+from collections.abc import Iterable, Mapping
+
+from lifecycle.errors import EX_OSERR, EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND, EXIT_SIGNAL_BASE, LifecycleError
+from lifecycle.signals import reset_for_child
+
+NOT_FOUND_ERRNOS = {errno.ENOENT, errno.ENOTDIR}
+NOT_EXECUTABLE_ERRNOS = {errno.EACCES, errno.EPERM, errno.ENOEXEC, errno.EISDIR, errno.ETXTBSY, errno.ELIBBAD}
+
+
+def exec_error(command: str, err: OSError, hint: str = "") -> LifecycleError:
+    """tini's and bash's convention: 127 not found, 126 found but not executable, one line either way."""
+    if err.errno in NOT_FOUND_ERRNOS:
+        code = EXIT_NOT_FOUND
+    elif err.errno in NOT_EXECUTABLE_ERRNOS:
+        code = EXIT_NOT_EXECUTABLE
+    else:
+        code = EX_OSERR
+    reason = os.strerror(err.errno) if err.errno else str(err)
+    return LifecycleError(f"cannot execute {command}: {reason}{hint}", code)
+
+
+def spawn(
+    argv: tuple[str, ...],
+    env: Mapping[str, str],
+    cwd: str,
+    mask: Iterable[int],
+    ignored: Iterable[int],
+    stderr_fd: int | None = None,
+) -> int:
+    """Fork and exec `argv` in its own process group with the original signal mask and dispositions.
+
+    The caller has every signal blocked (so the child cannot run lifecycle's handlers before exec).
+    An exec failure comes back through a close-on-exec pipe as OSError, as subprocess does.
+    """
+    mask, ignored = set(mask), set(ignored)
+    read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
+    pid = os.fork()
+    if pid == 0:  # the child: only async-signal-safe work, then exec
+        try:
+            os.close(read_fd)
+            os.setpgid(0, 0)  # own process group, like tini (and so the group can be signalled: -g)
+            if os.isatty(0) and os.tcgetpgrp(0) == os.getpgid(os.getppid()):
+                os.tcsetpgrp(0, os.getpid())  # foreground for the tty; SIGTTOU is still blocked here
+            if stderr_fd is not None:
+                os.dup2(stderr_fd, 2)
+            if cwd != os.getcwd():
+                os.chdir(cwd)
+            reset_for_child(ignored, mask)
+            os.execvpe(argv[0], list(argv), dict(env))
+        except OSError as exc:
+            os.write(write_fd, str(exc.errno or 0).encode())
+        except BaseException:
+            os.write(write_fd, b"0")
+        finally:
+            os._exit(EXIT_NOT_FOUND)
+    os.close(write_fd)
+    with os.fdopen(read_fd, "rb") as pipe:
+        data = pipe.read()  # EOF at the child's exec: bounded by the exec itself
+    if data:
+        os.waitpid(pid, 0)
+        code = int(data)
+        raise OSError(code, os.strerror(code) if code else "exec failed", argv[0])
+    return pid
+
+
+def exit_code(status: int) -> tuple[int, int | None]:
+    """(shell-style exit code, signal number or None) from a waitpid status: 128+N for signal N."""
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        return EXIT_SIGNAL_BASE + sig, sig
+    if os.WIFEXITED(status):
+        return os.WEXITSTATUS(status), None
+    return EXIT_SIGNAL_BASE, None  # stopped/continued never reach here: waitpid without WUNTRACED
+
+
+def open_pidfd(pid: int) -> int | None:
+    """A pidfd (Linux >= 5.3) or None where the kernel, seccomp or fd limits refuse one (then SIGCHLD only)."""
+    if not hasattr(os, "pidfd_open"):
+        return None
+    try:
+        return os.pidfd_open(pid)
+    except OSError:  # ENOSYS, EPERM (seccomp), EMFILE, ESRCH: fall back (ok to proceed)
+        return None
+
+
+def reap(main_pid: int) -> tuple[list[int], int | None]:
+    """Reap every exited child without blocking: (pids reaped, the main child's status if it was one)."""
+    reaped: list[int] = []
+    main_status = None
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:  # no children left (ok to proceed)
+            break
+        if pid == 0:
+            break
+        reaped.append(pid)
+        if pid == main_pid:
+            main_status = status
+    return reaped, main_status
+
+
+def parent_map() -> dict[int, int]:
+    """pid → ppid for every process visible in /proc (this PID namespace when /proc is its own)."""
+    parents = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as handle:
+                stat = handle.read()
+        except OSError:  # exited while listing (ok to proceed)
+            continue
+        fields = stat[stat.rfind(b")") + 2 :].split()
+        parents[int(name)] = int(fields[1])
+    return parents
+
+
+def descendants(root: int) -> list[int]:
+    """Every live descendant of `root` (children, grandchildren …), from /proc; excludes zombies' absence."""
+    children: dict[int, list[int]] = {}
+    for pid, ppid in parent_map().items():
+        children.setdefault(ppid, []).append(pid)
+    found, stack = [], list(children.get(root, []))
+    while stack:
+        pid = stack.pop()
+        found.append(pid)
+        stack.extend(children.get(pid, []))
+    return sorted(found)
+
+
+def send_signal(pid: int, sig: int, group: bool = False) -> bool:
+    """kill(2) to a pid or (group=True) its process group; False if it is already gone."""
+    try:
+        if group:
+            os.killpg(pid, sig)
+        else:
+            os.kill(pid, sig)
+    except ProcessLookupError:  # already exited (ok to proceed)
+        return False
+    return True
+
+
+def catches_signal(pid: int, sig: int) -> bool | None:
+    """Whether `pid` has a handler for `sig` (SigCgt in /proc/<pid>/status); None if unknown."""
+    try:
+        with open(f"/proc/{pid}/status") as handle:
+            for line in handle:
+                if line.startswith("SigCgt:"):
+                    return bool(int(line.split()[1], 16) >> (sig - 1) & 1)
+    except OSError:
+        return None
+    return None
+
+
+def kill_quietly(pid: int) -> None:
+    send_signal(pid, signal.SIGKILL)

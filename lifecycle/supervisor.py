@@ -1,0 +1,251 @@
+"""The lean supervisor: running → decommissioning → terminated, with the stdlib and `transitions` only.
+
+Entered by exec from the start-up process (handover.py) with every signal blocked and the child
+already spawned. One event loop polls the signal wakeup fd, the child's pidfd and the stderr capture
+pipe; the poll timeout is the next deadline. Nothing sleeps.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import time
+from typing import TYPE_CHECKING
+
+from lifecycle.actions import Actions
+from lifecycle.knobs import Knobs, signal_name
+from lifecycle.log import Log
+from lifecycle.machine import Lifecycle, Phase, build_machine
+from lifecycle.process import catches_signal, descendants, exit_code, open_pidfd, reap, send_signal
+from lifecycle.signals import SignalInbox, forwardable
+from lifecycle.termination import StderrTail
+
+if TYPE_CHECKING:
+    from transitions import EventData
+
+KILL_WAIT = 2.0  # seconds to wait for SIGKILLed descendants to be reaped before giving up on them
+
+
+def self_pid() -> int:
+    """Our PID as the mounted /proc sees it (1 in a container whose /proc belongs to its PID namespace)."""
+    try:
+        return int(os.readlink("/proc/self"))
+    except (OSError, ValueError):
+        return os.getpid()
+
+
+class Supervisor(Actions):
+    """The run-phase actions and the event loop that feeds the machine."""
+
+    def __init__(self, log: Log, knobs: Knobs, label: str, pid: int, stderr_fd: int | None) -> None:
+        super().__init__(log, knobs, label)
+        self.pid = pid
+        self.pidfd = open_pidfd(pid)
+        self.status: int | None = None
+        self.deadline: float | None = None
+        self.escalations = 0
+        self.decommissioned_at: float | None = None
+        self.stderr_fd = stderr_fd
+        self.tail = StderrTail() if stderr_fd is not None else None
+        self.inbox = SignalInbox()
+        self.poller = select.poll()
+
+    # ---- state actions -------------------------------------------------------------------------
+    def supervise(self, event: EventData) -> None:
+        self.log.info(
+            "running", f"{self.label} running as pid {self.pid}", child_pid=self.pid, pidfd=self.pidfd is not None
+        )
+
+    def start_decommission(self, event: EventData) -> None:
+        sig = self.knobs.decommission_signal
+        self.decommissioned_at = time.monotonic()
+        source = event.kwargs.get("source", "request")
+        if catches_signal(self.pid, sig) is False:
+            # The JVM has no handler (spark.decommission.enabled=false, or it has not registered yet):
+            # the signal's default action would kill it with no shutdown hooks. SIGTERM at least runs them.
+            self.log.warning(
+                "decommission",
+                f"{self.label} does not handle {signal_name(sig)}: sending SIGTERM "
+                "instead (is spark.decommission.enabled=true and the executor registered?)",
+            )
+            sig = signal.SIGTERM
+        send_signal(self.pid, sig)
+        timeout = self.knobs.decommission_timeout
+        if timeout is not None:
+            self.deadline = time.monotonic() + timeout
+        self.log.info(
+            "decommission",
+            f"sent {signal_name(sig)} to {self.label} (pid {self.pid}) on {source}; "
+            + (f"deadline {timeout:g}s" if timeout is not None else "waiting for it to exit (no deadline)"),
+            signal=signal_name(sig),
+            deadline_s=timeout,
+        )
+
+    def repeat_decommission(self, event: EventData) -> None:
+        self.log.info(
+            "decommission", "already decommissioning: request ignored", source=event.kwargs.get("source", "request")
+        )
+
+    def escalate(self, event: EventData) -> None:
+        self.escalations += 1
+        if self.escalations == 1:
+            send_signal(self.pid, signal.SIGTERM)
+            self.deadline = time.monotonic() + self.knobs.kill_grace
+            self.log.warning(
+                "deadline",
+                f"decommission deadline passed: sent SIGTERM to {self.label}; SIGKILL "
+                f"in {self.knobs.kill_grace:g}s (LIFECYCLE_KILL_GRACE)",
+            )
+        else:
+            send_signal(self.pid, signal.SIGKILL)
+            self.deadline = None
+            self.log.warning("deadline", f"{self.label} outlived LIFECYCLE_KILL_GRACE: sent SIGKILL")
+
+    def terminate(self, event: EventData) -> None:
+        self.stop_descendants()
+        super().terminate(event)
+
+    # ---- effects ---------------------------------------------------------------------------------
+    def forward(self, sig: int) -> None:
+        sent = send_signal(self.pid, sig, group=self.knobs.signal_group)
+        self.log.debug(
+            "forward", f"forwarded {signal_name(sig)} to {self.label}", signal=signal_name(sig), delivered=sent
+        )
+
+    def collect(self) -> None:
+        _, status = reap(self.pid)
+        if status is not None:
+            self.status = status
+
+    def pump_stderr(self) -> bool:
+        """Copy what the child wrote to stderr on to ours, keeping the tail; False at end of file."""
+        assert self.stderr_fd is not None and self.tail is not None
+        while True:
+            try:
+                data = os.read(self.stderr_fd, 65536)
+            except BlockingIOError:  # drained for now (ok to proceed)
+                return True
+            if not data:
+                return False
+            self.tail.feed(data)
+            view = memoryview(data)
+            while view:
+                try:
+                    view = view[os.write(2, view) :]
+                except OSError:  # our stderr is gone: keep the tail, drop the copy (ok to proceed)
+                    break
+
+    def outcome(self) -> tuple[int, int | None, str, list[str]]:
+        assert self.status is not None
+        code, sig = exit_code(self.status)
+        if sig is not None:
+            reason = f"{self.label} was killed by {signal_name(sig)}"
+        else:
+            reason = f"{self.label} exited with code {code}"
+        if self.decommissioned_at is not None:
+            drained = time.monotonic() - self.decommissioned_at
+            reason += f" {drained:.3f}s after the decommission request"
+        tail = self.tail.lines() if self.tail is not None and code != 0 else []
+        return code, sig, reason, tail
+
+    def stop_descendants(self) -> None:
+        """tini exits at once and the kernel SIGKILLs what is left (krallin/tini#180): SIGTERM them and wait."""
+        me = self_pid()
+        remaining = descendants(me)
+        if not remaining:
+            return
+        grace = self.knobs.orphan_grace
+        self.log.info(
+            "descendants",
+            f"{len(remaining)} descendant process(es) left: SIGTERM, then SIGKILL after "
+            f"{grace:g}s (LIFECYCLE_ORPHAN_GRACE)",
+            pids=remaining,
+        )
+        for pid in remaining:
+            send_signal(pid, signal.SIGTERM)
+        if not self.wait_for_descendants(me, time.monotonic() + grace):
+            for pid in descendants(me):
+                send_signal(pid, signal.SIGKILL)
+            self.wait_for_descendants(me, time.monotonic() + KILL_WAIT)
+
+    def wait_for_descendants(self, me: int, deadline: float) -> bool:
+        """Reap until no descendant is left or the deadline passes; each exit wakes the poll (pidfds)."""
+        while True:
+            reap(self.pid)
+            remaining = descendants(me)
+            left = deadline - time.monotonic()
+            if not remaining:
+                return True
+            if left <= 0:
+                return False
+            poller = select.poll()
+            fds = [fd for fd in (open_pidfd(pid) for pid in remaining) if fd is not None]
+            for fd in fds:
+                poller.register(fd, select.POLLIN)
+            poller.register(self.inbox.read_fd, select.POLLIN)  # SIGCHLD for kernels without pidfds
+            try:
+                poller.poll(left * 1000)
+            finally:
+                for fd in fds:
+                    os.close(fd)
+            self.inbox.drain()
+
+    # ---- the loop --------------------------------------------------------------------------------
+    def handle_signals(self) -> None:
+        assert self.model is not None
+        for sig in self.inbox.drain():
+            if sig == signal.SIGCHLD:
+                self.collect()
+            elif sig == self.knobs.decommission_trigger and self.status is None:
+                self.model.decommission_requested(source=signal_name(sig))
+            else:
+                self.forward(sig)
+
+    def run(self) -> int:
+        """Feed events to the machine until it reaches `terminated`; return the exit code."""
+        model = self.model
+        assert model is not None
+        self.poller.register(self.inbox.read_fd, select.POLLIN)
+        if self.pidfd is not None:
+            self.poller.register(self.pidfd, select.POLLIN)
+        if self.stderr_fd is not None:
+            self.poller.register(self.stderr_fd, select.POLLIN)
+        while model.state is not Phase.terminated:
+            timeout = None if self.deadline is None else max(0.0, self.deadline - time.monotonic()) * 1000
+            for fd, _ in self.poller.poll(timeout):
+                if fd == self.stderr_fd and not self.pump_stderr():
+                    self.poller.unregister(fd)
+                elif fd == self.pidfd:
+                    self.poller.unregister(fd)  # readable for good once the child exits
+                    self.collect()
+            self.handle_signals()
+            if self.status is None:
+                self.collect()  # SIGCHLD may coalesce; a cheap WNOHANG pass keeps us exact
+            if self.status is not None:
+                if self.stderr_fd is not None:
+                    self.pump_stderr()
+                model.child_exited(outcome=self.outcome())
+            elif self.deadline is not None and time.monotonic() >= self.deadline:
+                self.deadline = None
+                model.deadline_passed()
+        return self.exit_code
+
+
+def main(payload: str) -> int:
+    """Entry from handover: build the machine at `launching`, install handlers, unblock, run."""
+    data = json.loads(payload)
+    knobs = Knobs.from_json_dict(data["knobs"])
+    log = Log(knobs.log_format, knobs.log_level, data["started"])
+    supervisor = Supervisor(log, knobs, data["label"], data["pid"], data["stderr_fd"])
+    model = Lifecycle(supervisor)
+    supervisor.model = model
+    build_machine(model, initial=Phase.launching)
+    supervisor.inbox.install([*forwardable(), signal.SIGCHLD])
+    signal.pthread_sigmask(signal.SIG_SETMASK, set())  # pending signals arrive now, into the queue
+    model.child_started(pid=data["pid"])
+    try:
+        return supervisor.run()
+    finally:
+        supervisor.inbox.restore()
