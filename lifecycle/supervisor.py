@@ -11,9 +11,11 @@ import json
 import os
 import select
 import signal
+import socket
 import time
 from typing import TYPE_CHECKING
 
+from lifecycle import control
 from lifecycle.actions import Actions
 from lifecycle.knobs import Knobs, signal_name
 from lifecycle.log import Log
@@ -51,6 +53,8 @@ class Supervisor(Actions):
         self.tail = StderrTail() if stderr_fd is not None else None
         self.inbox = SignalInbox()
         self.poller = select.poll()
+        self.listener = control.listen()
+        self.hooks: dict[int, socket.socket] = {}
 
     # ---- state actions -------------------------------------------------------------------------
     def supervise(self, event: EventData) -> None:
@@ -104,8 +108,10 @@ class Supervisor(Actions):
             self.log.warning("deadline", f"{self.label} outlived LIFECYCLE_KILL_GRACE: sent SIGKILL")
 
     def terminate(self, event: EventData) -> None:
-        self.stop_descendants()
         super().terminate(event)
+        self.notify_hooks(event)
+        self.stop_descendants()
+        self.wait_for_hooks()
 
     # ---- effects ---------------------------------------------------------------------------------
     def forward(self, sig: int) -> None:
@@ -192,6 +198,67 @@ class Supervisor(Actions):
                     os.close(fd)
             self.inbox.drain()
 
+    # ---- the preStop command's channel -------------------------------------------------------------
+    def accept_hooks(self) -> None:
+        assert self.listener is not None
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except (BlockingIOError, InterruptedError):  # no more pending (ok to proceed)
+                return
+            if not control.peer_allowed(conn):
+                self.log.warning("control", f"refused a decommission request from pid {control.peer_pid(conn)}: "
+                                 "not root and not our uid")
+                conn.close()
+                continue
+            conn.setblocking(False)
+            self.hooks[conn.fileno()] = conn
+            self.poller.register(conn.fileno(), select.POLLIN)
+
+    def serve_hook(self, fd: int) -> None:
+        assert self.model is not None
+        conn = self.hooks[fd]
+        message = control.receive(conn)
+        if message is None:
+            self.poller.unregister(fd)
+            del self.hooks[fd]
+            conn.close()
+            return
+        if message != control.REQUEST:
+            return
+        source = f"the preStop command (pid {control.peer_pid(conn)})"
+        if self.status is None:
+            self.model.decommission_requested(source=source)
+        control.send(conn, {"event": "accepted", "state": self.model.state.value, "child_pid": self.pid,
+                            "signal": signal_name(self.knobs.decommission_signal),
+                            "deadline_s": self.knobs.decommission_timeout})
+
+    def notify_hooks(self, event: EventData) -> None:
+        """Tell every attached preStop command how the child ended, the moment it has."""
+        if self.listener is not None:
+            self.accept_hooks()  # a hook that connected while the child was exiting hears it too
+        outcome = event.kwargs.get("outcome")
+        message = {"event": "exited", "exit_code": self.exit_code,
+                   "child_code": outcome[0] if outcome else None,
+                   "reason": outcome[2] if outcome else str(event.kwargs.get("error")),
+                   "deadline_passed": self.escalations > 0}
+        for conn in self.hooks.values():
+            control.send(conn, message)
+
+    def wait_for_hooks(self) -> None:
+        """Stay until attached hooks hang up (bounded): when PID 1 exits the kernel SIGKILLs them."""
+        deadline = time.monotonic() + self.knobs.hook_grace
+        while self.hooks and time.monotonic() < deadline:
+            poller = select.poll()
+            for fd in self.hooks:
+                poller.register(fd, select.POLLIN)
+            for fd, _ in poller.poll(max(0.0, deadline - time.monotonic()) * 1000):
+                if control.receive(self.hooks[fd]) is None:
+                    self.hooks.pop(fd).close()
+        if self.hooks:
+            self.log.warning("control", f"{len(self.hooks)} preStop command(s) still attached after "
+                             f"{self.knobs.hook_grace:g}s (LIFECYCLE_HOOK_GRACE); exiting anyway")
+
     # ---- the loop --------------------------------------------------------------------------------
     def handle_signals(self) -> None:
         assert self.model is not None
@@ -212,6 +279,8 @@ class Supervisor(Actions):
             self.poller.register(self.pidfd, select.POLLIN)
         if self.stderr_fd is not None:
             self.poller.register(self.stderr_fd, select.POLLIN)
+        if self.listener is not None:
+            self.poller.register(self.listener.fileno(), select.POLLIN)
         while model.state is not Phase.terminated:
             timeout = None if self.deadline is None else max(0.0, self.deadline - time.monotonic()) * 1000
             for fd, _ in self.poller.poll(timeout):
@@ -220,6 +289,10 @@ class Supervisor(Actions):
                 elif fd == self.pidfd:
                     self.poller.unregister(fd)  # readable for good once the child exits
                     self.collect()
+                elif self.listener is not None and fd == self.listener.fileno():
+                    self.accept_hooks()
+                elif fd in self.hooks:
+                    self.serve_hook(fd)
             self.handle_signals()
             if self.status is None:
                 self.collect()  # SIGCHLD may coalesce; a cheap WNOHANG pass keeps us exact

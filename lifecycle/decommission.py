@@ -1,0 +1,265 @@
+"""`lifecycle-decommission`: the executor's preStop hook (`spark.kubernetes.decommission.script`).
+
+Run by the kubelet with no arguments and no shell. Two paths:
+1. lifecycle supervises this container: ask it over the control socket (control.py); the supervisor owns
+   the state machine, sends the decommission signal, and tells us the moment the JVM exits. It waits for
+   us to hang up before it exits, so this hook returns 0 instead of being SIGKILLed with PID 1.
+2. anything else is the entrypoint (tini, a shell): find the executor JVM by an exact argv element equal
+   to its main class (never a substring), open a pidfd, re-check its identity (start time and argv), send
+   the signal through the pidfd (a recycled PID can never be hit) and wait on the pidfd.
+Must not import pydantic: every millisecond counts against the pod's grace period.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from lifecycle import control, knobs
+from lifecycle.errors import (
+    DECOM_AMBIGUOUS,
+    DECOM_DEADLINE,
+    DECOM_DRAINED,
+    DECOM_NOT_FOUND,
+    DECOM_NOT_PERMITTED,
+    EX_USAGE,
+    ConfigError,
+    LifecycleError,
+)
+from lifecycle.log import Log, print_error
+
+if TYPE_CHECKING:
+    from transitions import EventData
+
+    from lifecycle.machine import Lifecycle
+
+NAME = "lifecycle-decommission"
+EXECUTOR_CLASSES = (
+    "org.apache.spark.scheduler.cluster.k8s.KubernetesExecutorBackend",  # Spark 3.3+ (SPARK-36058)
+    "org.apache.spark.executor.CoarseGrainedExecutorBackend",  # Spark 2.3-3.2
+)
+PROGRESS_EVERY = 5.0  # seconds between "still waiting" log lines
+KNOB_NAMES = (knobs.DECOMMISSION_SIGNAL, knobs.DECOMMISSION_TIMEOUT, knobs.LOG_FORMAT, knobs.LOG_LEVEL)
+
+
+@dataclass(frozen=True)
+class Target:
+    """An executor JVM found by scanning /proc, with what identifies it."""
+
+    pid: int
+    start_time: int
+    cmdline: tuple[str, ...]
+
+
+def start_time(pid: int) -> int | None:
+    """Field 22 of /proc/<pid>/stat (clock ticks after boot): with the PID, identifies a process."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            stat = handle.read()
+    except OSError:
+        return None
+    return int(stat[stat.rfind(b")") + 2 :].split()[19])
+
+
+def cmdline(pid: int) -> tuple[str, ...]:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            return tuple(part.decode("utf-8", "replace") for part in handle.read().split(b"\0")[:-1])
+    except OSError:
+        return ()
+
+
+def find_executors() -> tuple[list[Target], list[str]]:
+    """(executor JVMs, a short description of every other process seen), by exact argv element."""
+    found, seen = [], []
+    me = os.getpid()
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) == me:
+            continue
+        pid = int(name)
+        argv = cmdline(pid)
+        started = start_time(pid)
+        if not argv or started is None:
+            continue
+        if any(arg in EXECUTOR_CLASSES for arg in argv):
+            found.append(Target(pid, started, argv))
+        else:
+            seen.append(f"{pid} {os.path.basename(argv[0])}")
+    return found, seen
+
+
+def describe(target: Target) -> str:
+    """pid and argv without the classpath value (long, and not what tells executors apart)."""
+    argv = list(target.cmdline)
+    for flag in ("-cp", "-classpath", "--class-path"):
+        if flag in argv[:-1]:
+            argv[argv.index(flag) + 1] = "…"
+    return f"pid {target.pid}: {' '.join(argv)[:300]}"
+
+
+class Hook:
+    """The hook's side of the state machine: attach (running) → decommissioning → terminated."""
+
+    def __init__(self, log: Log, settings: knobs.Knobs, target: Target, pidfd: int) -> None:
+        self.log, self.knobs, self.target, self.pidfd = log, settings, target, pidfd
+        self.exit_code = DECOM_DRAINED
+        self.signalled_at = 0.0
+        self.model: Lifecycle | None = None
+
+    def on_transition(self, event: EventData) -> None:
+        from lifecycle.actions import phase_value
+
+        assert event.transition is not None
+        source, dest = phase_value(event.transition.source), phase_value(event.transition.dest)
+        self.log.info("transition", f"{source} -> {dest} ({event.event.name})", source=source, dest=dest,
+                      trigger=event.event.name)
+
+    def start_decommission(self, event: EventData) -> None:
+        assert self.model is not None
+        try:
+            self.send_signal()
+        except LifecycleError as exc:
+            self.model.failed(error=exc)  # queued: runs once this transition is complete
+
+    def send_signal(self) -> None:
+        # Identity re-check after the pidfd is open: the pidfd pins the process we found, or none.
+        if start_time(self.target.pid) != self.target.start_time or cmdline(self.target.pid) != self.target.cmdline:
+            raise LifecycleError(f"executor pid {self.target.pid} exited before it could be signalled",
+                                 DECOM_NOT_FOUND)
+        sig = self.knobs.decommission_signal
+        try:
+            signal.pidfd_send_signal(self.pidfd, sig)
+        except ProcessLookupError:
+            raise LifecycleError(f"executor pid {self.target.pid} exited before it could be signalled",
+                                 DECOM_NOT_FOUND) from None
+        except PermissionError:
+            raise LifecycleError(f"not permitted to signal executor pid {self.target.pid} (run the hook as the "
+                                 "container's user)", DECOM_NOT_PERMITTED) from None
+        self.signalled_at = time.monotonic()
+        self.log.info("decommission", f"sent {knobs.signal_name(sig)} to executor pid {self.target.pid}",
+                      pid=self.target.pid, signal=knobs.signal_name(sig))
+
+    def terminate(self, event: EventData) -> None:
+        error = event.kwargs.get("error")
+        if error is not None:
+            self.exit_code = error.exit_code
+            self.log.error("error", error.message)
+            return
+        self.log.info("drained", f"executor pid {self.target.pid} exited "
+                      f"{time.monotonic() - self.signalled_at:.3f}s after the signal")
+
+    # The hook attaches in `running` and only ever decommissions: the other actions are never reached.
+    def supervise(self, event: EventData) -> None:
+        raise LifecycleError("internal error: the hook does not supervise", DECOM_NOT_PERMITTED)
+
+    resolve_environment = launch = repeat_decommission = escalate = supervise
+
+
+def wait_for_exit(pidfd: int, log: Log, timeout: float | None, what: str) -> bool:
+    """Block on the pidfd until the process exits (True) or the deadline passes (False)."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    poller = select.poll()
+    poller.register(pidfd, select.POLLIN)
+    while True:
+        left = PROGRESS_EVERY if deadline is None else min(PROGRESS_EVERY, deadline - time.monotonic())
+        if left <= 0:
+            return False
+        if poller.poll(left * 1000):
+            return True
+        log.info("waiting", f"still waiting for {what} to exit", elapsed_s=round(log.elapsed_ms() / 1000, 1))
+
+
+def via_supervisor(conn: object, settings: knobs.Knobs, log: Log) -> int:
+    """Path 1: the supervisor does the work; we wait for its 'exited' message."""
+    import socket
+
+    assert isinstance(conn, socket.socket)
+    if not control.send(conn, control.REQUEST):
+        raise LifecycleError("the lifecycle supervisor hung up before the request", DECOM_NOT_FOUND)
+    poller = select.poll()
+    poller.register(conn.fileno(), select.POLLIN)
+    while True:
+        if not poller.poll(PROGRESS_EVERY * 1000):  # bounded: wakes to log progress
+            log.info("waiting", "still waiting for the executor to exit",
+                     elapsed_s=round(log.elapsed_ms() / 1000, 1))
+            continue
+        message = control.receive(conn)
+        fields = {f"supervisor_{key}": value for key, value in (message or {}).items()}
+        if message is None:  # the supervisor exited without telling: the JVM is gone with it
+            log.info("drained", "the lifecycle supervisor closed the channel")
+            return DECOM_DRAINED
+        if message.get("event") == "accepted":
+            log.info("decommission", f"lifecycle (state {message.get('state')}) sent {message.get('signal')} to "
+                     f"the executor (pid {message.get('child_pid')})", **fields)
+        elif message.get("event") == "exited":
+            log.info("drained", f"{message.get('reason')}", **fields)
+            conn.close()
+            return DECOM_DEADLINE if message.get("deadline_passed") else DECOM_DRAINED
+
+
+def standalone(settings: knobs.Knobs, log: Log) -> int:
+    """Path 2: find, pin, re-check, signal and wait, driven by the same state machine from `running`."""
+    found, seen = find_executors()
+    if not found:
+        raise LifecycleError(f"no executor JVM found (no process has an argument equal to {EXECUTOR_CLASSES[0]} or "
+                             f"{EXECUTOR_CLASSES[1]}); processes seen: {', '.join(seen[:20]) or 'none'}",
+                             DECOM_NOT_FOUND)
+    if len(found) > 1:
+        raise LifecycleError(f"{len(found)} executor JVMs found, none signalled: "
+                             + "; ".join(describe(t) for t in found), DECOM_AMBIGUOUS)
+    target = found[0]
+    try:
+        pidfd = os.pidfd_open(target.pid)
+    except ProcessLookupError:
+        raise LifecycleError(f"executor pid {target.pid} exited before it could be signalled",
+                             DECOM_NOT_FOUND) from None
+    except PermissionError:
+        raise LifecycleError(f"not permitted to open executor pid {target.pid}", DECOM_NOT_PERMITTED) from None
+    from lifecycle.machine import Lifecycle, Phase, build_machine
+
+    hook = Hook(log, settings, target, pidfd)
+    model = hook.model = Lifecycle(hook)
+    build_machine(model, initial=Phase.running)
+    log.info("attached", f"found executor {describe(target)}", pid=target.pid)
+    try:
+        model.decommission_requested()
+        if model.state is Phase.terminated:
+            return hook.exit_code
+        if wait_for_exit(pidfd, log, settings.decommission_timeout, f"executor pid {target.pid}"):
+            model.child_exited()
+        else:
+            model.failed(error=LifecycleError(
+                f"executor pid {target.pid} still running after LIFECYCLE_DECOMMISSION_TIMEOUT="
+                f"{settings.decommission_timeout:g}s", DECOM_DEADLINE))
+    finally:
+        os.close(pidfd)
+    return hook.exit_code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The preStop entry: no arguments; settings from the same LIFECYCLE_* variables as the entrypoint."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args:
+        print_error(f"takes no arguments (it is run by the kubelet as a preStop hook), got {args[0]!r}", NAME)
+        return EX_USAGE
+    started = time.monotonic()
+    try:
+        settings = knobs.load_knobs(names=KNOB_NAMES)
+    except ConfigError as exc:
+        print_error(exc.message, NAME)
+        return exc.exit_code
+    log = Log(settings.log_format, settings.log_level, started, name=NAME)
+    try:
+        conn = control.connect()
+        if conn is not None:
+            return via_supervisor(conn, settings, log)
+        return standalone(settings, log)
+    except LifecycleError as exc:
+        log.error("error", exc.message)
+        return exc.exit_code
