@@ -57,15 +57,34 @@ TRANSITIONS: list[dict[str, Any]] = [
     {"trigger": "failed", "source": LIVE, "dest": Phase.terminated},
 ]  # fmt: skip
 
-# What fires each trigger, for the diagrams and the state reference (docs/states.md).
+# Documentation as data, for the diagrams and the state reference (python -m lifecycle.diagrams).
 TRIGGERED_BY = {
     "settings_loaded": "argv and every variable valid",
-    "plan_built": "JAVA_HOME, classpath, identity resolved; launch plan built",
+    "plan_built": "identity, JAVA_HOME, classpath resolved",
     "child_started": "child spawned (supervise mode)",
-    "decommission_requested": "SIGPWR (LIFECYCLE_DECOMMISSION_TRIGGER) or the preStop command",
+    "decommission_requested": "SIGPWR or the preStop command",
     "deadline_passed": "LIFECYCLE_DECOMMISSION_TIMEOUT, then LIFECYCLE_KILL_GRACE",
-    "child_exited": "the child exited or was killed (pidfd / SIGCHLD)",
-    "failed": "configuration error, exec failure or internal error",
+    "child_exited": "pidfd readable / SIGCHLD",
+    "failed": "configuration error, exec failure, internal error",
+}
+LEADS_TO = {
+    "settings_loaded": "-",
+    "plan_built": "-",
+    "child_started": "-",
+    "decommission_requested": "- (a second request changes nothing)",
+    "deadline_passed": "first SIGTERM, then SIGKILL to the JVM (so 143 or 137)",
+    "child_exited": "the child's code, or 128+N for signal N, after LIFECYCLE_EXIT_REMAP",
+    "failed": "78 configuration, 126/127 exec, 64 usage, 70 internal, 71 OS error",
+}
+STATE_ACTIONS = {
+    Phase.initializing: "read argv (the mode); load and validate every setting",
+    Phase.env_resolved: "passwd entry (nss_wrapper or /etc/passwd), JAVA_HOME, Hadoop classpath, java options, "
+    "classpath: build the immutable launch plan",
+    Phase.launching: "exec the plan (LIFECYCLE_RUN_MODE=exec), or spawn it and hand over to the lean supervisor",
+    Phase.running: "forward signals to the child, reap orphans, serve the preStop command",
+    Phase.decommissioning: "send LIFECYCLE_DECOMMISSION_SIGNAL to the JVM, arm LIFECYCLE_DECOMMISSION_TIMEOUT",
+    Phase.terminated: "map the exit status, write the termination message, tell attached preStop commands, "
+    "SIGTERM leftover descendants, exit",
 }
 
 MACHINE_OPTIONS: dict[str, Any] = {
