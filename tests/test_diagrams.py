@@ -52,7 +52,6 @@ def test_drift_check_fails_when_the_declaration_changes(tmp_path: Path) -> None:
     stale = subprocess.run(command, env=env, cwd=copy, capture_output=True, text=True, timeout=60)
     assert stale.returncode == 1
     assert "state_diagrams/lifecycle.mmd" in stale.stderr
-    subprocess.run(command[:-3] + ["--root", str(copy)], env=env, cwd=copy, check=True, timeout=60,
-                   capture_output=True)
+    subprocess.run([*command[:-3], "--root", str(copy)], env=env, cwd=copy, check=True, timeout=60, capture_output=True)
     assert subprocess.run(command, env=env, cwd=copy, timeout=60, capture_output=True).returncode == 0
     assert "launching --> terminated: child_exited" in (copy / "state_diagrams" / "lifecycle.mmd").read_text()

@@ -19,8 +19,17 @@ def test_readme_configuration_table_lists_every_knob(knob: knobs.Knob) -> None:
     assert (f"`{knob.default}`" if knob.default else "(empty)") in row
 
 
-@pytest.mark.parametrize("code", [errors.EX_USAGE, errors.EX_SOFTWARE, errors.EX_OSERR, errors.EX_CONFIG,
-                                  errors.EXIT_NOT_EXECUTABLE, errors.EXIT_NOT_FOUND])
+@pytest.mark.parametrize(
+    "code",
+    [
+        errors.EX_USAGE,
+        errors.EX_SOFTWARE,
+        errors.EX_OSERR,
+        errors.EX_CONFIG,
+        errors.EXIT_NOT_EXECUTABLE,
+        errors.EXIT_NOT_FOUND,
+    ],
+)
 def test_readme_documents_every_runtime_exit_code(code: int) -> None:
     """Every exit code lifecycle itself can return should be in the README's exit-code table."""
     assert f"\n| {code} |" in README
