@@ -108,7 +108,11 @@ def reap(main_pid: int) -> tuple[list[int], int | None]:
 
 
 def parent_map() -> dict[int, int]:
-    """pid → ppid for every process visible in /proc (this PID namespace when /proc is its own)."""
+    """pid → ppid for every live process in /proc (this PID namespace when /proc is its own).
+
+    Zombies are left out: they are dead already, and one whose parent never reaps it must not hold up
+    the wait for descendants (an exited process's children are reparented at once, so none is lost).
+    """
     parents = {}
     for name in os.listdir("/proc"):
         if not name.isdigit():
@@ -119,12 +123,14 @@ def parent_map() -> dict[int, int]:
         except OSError:  # exited while listing (ok to proceed)
             continue
         fields = stat[stat.rfind(b")") + 2 :].split()
+        if fields[0] in (b"Z", b"X"):
+            continue
         parents[int(name)] = int(fields[1])
     return parents
 
 
 def descendants(root: int) -> list[int]:
-    """Every live descendant of `root` (children, grandchildren …), from /proc; excludes zombies' absence."""
+    """Every live descendant of `root` (children, grandchildren …), from /proc."""
     children: dict[int, list[int]] = {}
     for pid, ppid in parent_map().items():
         children.setdefault(ppid, []).append(pid)
