@@ -94,8 +94,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         parsed = parse_args(sys.argv[1:] if argv is None else argv)
     except LifecycleError as exc:
-        print_error(exc.message)
-        sys.stderr.write(USAGE)
+        log = early_log(started)
+        if log.fmt == "json":
+            log.error("usage", exc.message, exit_code=exc.exit_code)
+        else:
+            print_error(exc.message)
+            sys.stderr.write(USAGE)
         return exc.exit_code
     if isinstance(parsed, str):
         sys.stdout.write(parsed)

@@ -64,15 +64,19 @@ def _driver_url(raw: Any) -> str:
     return text
 
 
-def _passwd_field(raw: Any) -> str:
+def _passwd_field(raw: Any) -> str | None:
+    if raw is None:  # unset (pydantic-settings validates defaults too)
+        return None
     text = str(raw)
     if ":" in text or "\n" in text:
         raise ValueError(f"must not contain ':' or a newline (it goes into a passwd entry), got {raw!r}")
     return text
 
 
-def _spark_home(raw: Any) -> str:
+def _spark_home(raw: Any) -> str | None:
     text = _passwd_field(raw)
+    if text is None:
+        return None
     if not text:
         raise ValueError("expected a directory, got an empty value")
     return text
