@@ -70,6 +70,8 @@ def signal_name(number: int) -> str:
     try:
         return signal.Signals(number).name
     except ValueError:
+        if signal.SIGRTMIN < number <= signal.SIGRTMAX:
+            return f"SIGRTMIN+{number - signal.SIGRTMIN}"
         return f"SIG{number}"
 
 

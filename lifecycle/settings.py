@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field, SecretStr, ValidationError
 from pydantic.fields import FieldInfo
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 from lifecycle import knobs
 from lifecycle.errors import ConfigError
@@ -45,14 +45,14 @@ def _jvm_size(raw: Any) -> str:
 
 def _positive_int(raw: Any) -> int:
     text = _word(raw)
-    if not text.isdigit() or int(text) < 1:
+    if not (text.isascii() and text.isdigit()) or int(text) < 1:
         raise ValueError(f"expected an integer >= 1, got {raw!r}")
     return int(text)
 
 
 def _non_negative_int(raw: Any) -> int:
     text = _word(raw)
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):
         raise ValueError(f"expected an integer >= 0, got {raw!r}")
     return int(text)
 
@@ -139,7 +139,8 @@ class SparkEnv(BaseSettings):
     spark_driver_pod_ip: str | None = env("SPARK_DRIVER_POD_IP")
     hadoop_token_file_location: str | None = env("HADOOP_TOKEN_FILE_LOCATION")
     auth_secret: SecretStr | None = env("_SPARK_AUTH_SECRET")
-    java_opts: tuple[tuple[str, str], ...] = ()
+    # Filled by JavaOptsSource only; NoDecode keeps a stray `java_opts` variable from being JSON-decoded.
+    java_opts: Annotated[tuple[tuple[str, str], ...], NoDecode] = ()
 
     @classmethod
     def settings_customise_sources(
@@ -183,7 +184,7 @@ class RuntimeSettings(BaseSettings):
     )
     kill_grace: Annotated[float, _parsed(knobs.parse_duration)] = env(knobs.KILL_GRACE, "10")
     signal_group: Annotated[bool, _parsed(knobs.parse_bool)] = env(knobs.SIGNAL_GROUP, "false")
-    exit_remap: Annotated[dict[int, int], _parsed(knobs.parse_remap)] = env(knobs.EXIT_REMAP, "")
+    exit_remap: Annotated[dict[int, int], NoDecode, _parsed(knobs.parse_remap)] = env(knobs.EXIT_REMAP, "")
     termination_log: str = env(knobs.TERMINATION_LOG, "/dev/termination-log")
     orphan_grace: Annotated[float, _parsed(knobs.parse_duration)] = env(knobs.ORPHAN_GRACE, "5")
     hook_grace: Annotated[float, _parsed(knobs.parse_duration)] = env(knobs.HOOK_GRACE, "5")
@@ -231,7 +232,7 @@ def load_all(mode: str) -> tuple[RuntimeSettings, SparkEnv, ExecutorEnv | None]:
         except ConfigError as exc:
             problems.extend(exc.problems)
             results.append(None)
-    if mode in ("driver", "executor") and results[1] is not None and results[1].spark_home is None:
+    if mode in ("driver", "executor") and os.environ.get("SPARK_HOME") is None:
         problems.append(f"SPARK_HOME: required in {mode} mode but not set (expected the Spark directory)")
     if problems:
         raise ConfigError(problems)

@@ -175,9 +175,7 @@ def test_executor_cores_when_not_a_positive_integer_is_refused(set_env: SetEnv, 
 
 
 @pytest.mark.parametrize(("value", "profile"), [("0", 0), ("1", 1), ("42", 42)])
-def test_resource_profile_id_when_a_non_negative_integer_is_accepted(
-    set_env: SetEnv, value: str, profile: int
-) -> None:
+def test_resource_profile_id_when_a_non_negative_integer_is_accepted(set_env: SetEnv, value: str, profile: int) -> None:
     """lifecycle should accept SPARK_RESOURCE_PROFILE_ID as an integer >= 0 (0 is the default profile)."""
     set_env(EXECUTOR_ENV, SPARK_RESOURCE_PROFILE_ID=value)
     _, _, executor = settings.load_all("executor")
@@ -356,6 +354,17 @@ def test_java_opt_values_are_kept_whole(set_env: SetEnv, value: str) -> None:
     """lifecycle should keep a java option's value whole: spaces, quotes, newlines and emptiness included."""
     set_env(SPARK_JAVA_OPT_0=value)
     assert settings.SparkEnv().java_opts == (("SPARK_JAVA_OPT_0", value),)
+
+
+@pytest.mark.parametrize("name", ["java_opts", "spark_home", "exit_remap", "JAVA_OPTS", "SPARK_JAVA_OPTS"])
+@pytest.mark.parametrize("value", ["x y", '[["SPARK_JAVA_OPT_0", "-Dinjected"]]'])
+def test_unrelated_variables_are_ignored(set_env: SetEnv, name: str, value: str) -> None:
+    """lifecycle should ignore variables that are not part of the contract, such as lower-case field names."""
+    set_env({name: value})
+    runtime, spark, _ = settings.load_all("pass-through")
+    assert spark.java_opts == ()
+    assert spark.spark_home is None
+    assert runtime.to_knobs() == knobs.Knobs()
 
 
 def test_java_opts_when_none_are_set_are_empty() -> None:

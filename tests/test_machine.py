@@ -1,0 +1,237 @@
+"""The lifecycle state machine, tested against a graph restated here by hand (nextline's test_config.py style).
+
+This is the pure FSM layer: the effects (Actions) are mocked with create_autospec here, and only here. Every
+other test runs real code and real processes.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+from unittest import mock
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from transitions import MachineError
+
+from lifecycle.machine import Actions, Lifecycle, Phase, build_machine
+
+INTERNAL = "internal"  # the trigger runs its action but the state stays
+
+# The graph, restated independently of machine.TRANSITIONS: state -> {trigger: destination or INTERNAL}.
+EXPECTED: dict[Phase, dict[str, Phase | str]] = {
+    Phase.initializing: {"settings_loaded": Phase.env_resolved, "failed": Phase.terminated},
+    Phase.env_resolved: {"plan_built": Phase.launching, "failed": Phase.terminated},
+    Phase.launching: {"child_started": Phase.running, "failed": Phase.terminated},
+    Phase.running: {
+        "decommission_requested": Phase.decommissioning,
+        "child_exited": Phase.terminated,
+        "failed": Phase.terminated,
+    },
+    Phase.decommissioning: {
+        "decommission_requested": INTERNAL,
+        "deadline_passed": INTERNAL,
+        "child_exited": Phase.terminated,
+        "failed": Phase.terminated,
+    },
+    Phase.terminated: {},
+}
+TRIGGERS = [
+    "settings_loaded",
+    "plan_built",
+    "child_started",
+    "decommission_requested",
+    "deadline_passed",
+    "child_exited",
+    "failed",
+]
+# The action each destination's on_enter runs, and the action of each internal trigger.
+ENTER_ACTION = {
+    Phase.env_resolved: "resolve_environment",
+    Phase.launching: "launch",
+    Phase.running: "supervise",
+    Phase.decommissioning: "start_decommission",
+    Phase.terminated: "terminate",
+}
+INTERNAL_ACTION = {"decommission_requested": "repeat_decommission", "deadline_passed": "escalate"}
+ALL_PAIRS = list(itertools.product(Phase, TRIGGERS))
+
+
+def new_model(initial: Phase = Phase.initializing) -> tuple[Lifecycle, mock.NonCallableMagicMock]:
+    """A model on the real machine, in `initial`, with mocked Actions."""
+    actions = mock.create_autospec(Actions, instance=True)
+    model = Lifecycle(actions)
+    build_machine(model, initial=initial)
+    return model, actions
+
+
+def test_expected_graph_names_every_phase_and_trigger() -> None:
+    """lifecycle's restated graph should cover all six phases and the seven triggers, and nothing else."""
+    assert set(EXPECTED) == set(Phase)
+    assert {trigger for edges in EXPECTED.values() for trigger in edges} == set(TRIGGERS)
+
+
+@pytest.mark.parametrize(("state", "trigger"), ALL_PAIRS, ids=[f"{s.name}-{t}" for s, t in ALL_PAIRS])
+def test_every_state_and_trigger_pair_follows_the_graph(state: Phase, trigger: str) -> None:
+    """lifecycle should move along a defined edge and refuse, unchanged, every trigger the graph does not define."""
+    model, _ = new_model(state)
+    expected = EXPECTED[state].get(trigger)
+    if expected is None:
+        with pytest.raises(MachineError):
+            model.trigger(trigger)
+        assert model.state == state
+    else:
+        assert model.trigger(trigger) is True
+        assert model.state == (state if expected == INTERNAL else expected)
+
+
+@pytest.mark.parametrize(("state", "trigger"), ALL_PAIRS, ids=[f"{s.name}-{t}" for s, t in ALL_PAIRS])
+def test_every_defined_pair_runs_exactly_its_actions(state: Phase, trigger: str) -> None:
+    """lifecycle should log the transition, then run the destination's (or the internal trigger's) one action."""
+    model, actions = new_model(state)
+    expected = EXPECTED[state].get(trigger)
+    if expected is None:
+        with pytest.raises(MachineError):
+            model.trigger(trigger)
+        assert actions.mock_calls == []
+        return
+    model.trigger(trigger)
+    action = INTERNAL_ACTION[trigger] if expected == INTERNAL else ENTER_ACTION[expected]  # type: ignore[index]
+    assert actions.mock_calls == [mock.call.on_transition(mock.ANY), getattr(mock.call, action)(mock.ANY)]
+
+
+def test_machine_starts_in_initializing_without_running_any_action() -> None:
+    """lifecycle should start in initializing and run nothing until the first trigger."""
+    model, actions = new_model()
+    assert model.state == Phase.initializing
+    assert actions.mock_calls == []
+
+
+def test_terminated_is_final() -> None:
+    """lifecycle's terminated state should be final: no trigger leaves it."""
+    machine = build_machine(Lifecycle(mock.create_autospec(Actions, instance=True)), initial=Phase.terminated)
+    assert machine.get_state(Phase.terminated).final is True
+    assert all(not machine.get_state(phase).final for phase in Phase if phase is not Phase.terminated)
+
+
+def test_happy_path_runs_the_actions_in_order() -> None:
+    """lifecycle should run, in order, each transition's log line and then its state's action along the happy path."""
+    model, actions = new_model()
+    for trigger in (
+        "settings_loaded",
+        "plan_built",
+        "child_started",
+        "decommission_requested",
+        "decommission_requested",
+        "deadline_passed",
+        "deadline_passed",
+        "child_exited",
+    ):
+        model.trigger(trigger)
+    any_event = mock.ANY
+    assert actions.mock_calls == [
+        mock.call.on_transition(any_event),
+        mock.call.resolve_environment(any_event),
+        mock.call.on_transition(any_event),
+        mock.call.launch(any_event),
+        mock.call.on_transition(any_event),
+        mock.call.supervise(any_event),
+        mock.call.on_transition(any_event),
+        mock.call.start_decommission(any_event),
+        mock.call.on_transition(any_event),
+        mock.call.repeat_decommission(any_event),
+        mock.call.on_transition(any_event),
+        mock.call.escalate(any_event),
+        mock.call.on_transition(any_event),
+        mock.call.escalate(any_event),
+        mock.call.on_transition(any_event),
+        mock.call.terminate(any_event),
+    ]
+    assert model.state == Phase.terminated
+
+
+def test_actions_receive_the_event_with_its_trigger_and_arguments() -> None:
+    """lifecycle should hand each action the event that caused it, with the trigger's keyword arguments."""
+    model, actions = new_model(Phase.running)
+    outcome: tuple[int, None, str, list[str]] = (0, None, "exited 0", [])
+    model.child_exited(outcome=outcome)
+    event = actions.terminate.call_args.args[0]
+    assert event.event.name == "child_exited"
+    assert event.kwargs == {"outcome": outcome}
+    assert event.transition.source == Phase.running.name
+    assert event.transition.dest == Phase.terminated.name
+
+
+@pytest.mark.parametrize("state", [phase for phase in Phase if phase is not Phase.terminated])
+def test_failed_from_each_live_state_logs_then_terminates(state: Phase) -> None:
+    """lifecycle should, on failed in any live state, log the transition and then run terminate with the error."""
+    model, actions = new_model(state)
+    error = RuntimeError("boom")
+    model.failed(error=error)
+    assert model.state == Phase.terminated
+    assert actions.mock_calls == [mock.call.on_transition(mock.ANY), mock.call.terminate(mock.ANY)]
+    assert actions.terminate.call_args.args[0].kwargs == {"error": error}
+
+
+def test_failed_after_terminated_is_refused() -> None:
+    """lifecycle should refuse failed once terminated, running no action."""
+    model, actions = new_model(Phase.terminated)
+    with pytest.raises(MachineError):
+        model.failed(error=RuntimeError("late"))
+    assert model.state == Phase.terminated
+    assert actions.mock_calls == []
+
+
+def test_transition_is_logged_before_the_state_action_runs() -> None:
+    """lifecycle should call on_transition while still in the source state, before the destination's action."""
+    model, actions = new_model()
+    seen: list[tuple[str, Phase]] = []
+    actions.on_transition.side_effect = lambda event: seen.append(("on_transition", model.state))
+    actions.resolve_environment.side_effect = lambda event: seen.append(("resolve_environment", model.state))
+    model.settings_loaded()
+    assert seen == [("on_transition", Phase.initializing), ("resolve_environment", Phase.env_resolved)]
+
+
+def test_trigger_fired_inside_an_action_is_queued_until_the_action_returns() -> None:
+    """lifecycle should queue a trigger fired from inside an action and process it after the current one."""
+    model, actions = new_model()
+    seen: list[str] = []
+
+    def resolve(event: Any) -> None:
+        model.plan_built()
+        seen.append(f"resolve_environment returns in {model.state.value}")
+
+    actions.resolve_environment.side_effect = resolve
+    actions.launch.side_effect = lambda event: seen.append(f"launch in {model.state.value}")
+    model.settings_loaded()
+    assert seen == ["resolve_environment returns in env-resolved", "launch in launching"]
+    assert model.state == Phase.launching
+
+
+@settings(max_examples=200, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(start=st.sampled_from(list(Phase)), triggers=st.lists(st.sampled_from(TRIGGERS), max_size=30))
+def test_random_trigger_sequences_follow_the_graph(start: Phase, triggers: list[str]) -> None:
+    """lifecycle should, for any trigger sequence, follow EXPECTED step by step and never leave terminated."""
+    model, actions = new_model(start)
+    state = start
+    terminated = start == Phase.terminated
+    for trigger in triggers:
+        expected = EXPECTED[state].get(trigger)
+        calls_before = list(actions.mock_calls)
+        if expected is None:
+            with pytest.raises(MachineError):
+                model.trigger(trigger)
+            assert actions.mock_calls == calls_before
+        else:
+            model.trigger(trigger)
+            state = state if expected == INTERNAL else expected  # type: ignore[assignment]
+            action = INTERNAL_ACTION[trigger] if expected == INTERNAL else ENTER_ACTION[state]
+            assert actions.mock_calls[len(calls_before) :] == [
+                mock.call.on_transition(mock.ANY),
+                getattr(mock.call, action)(mock.ANY),
+            ]
+        assert model.state == state
+        if terminated:
+            assert model.state == Phase.terminated
+        terminated = terminated or model.state == Phase.terminated
