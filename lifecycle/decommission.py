@@ -2,11 +2,14 @@
 
 Run by the kubelet with no arguments and no shell. Two paths:
 1. lifecycle supervises this container: ask it over the control socket (control.py); the supervisor owns
-   the state machine, sends the decommission signal, and tells us the moment the JVM exits. It waits for
-   us to hang up before it exits, so this hook returns 0 instead of being SIGKILLed with PID 1.
+   the state machine, sends the decommission signal, and tells us the moment the JVM exits. It waits (on
+   our pidfd, bounded by LIFECYCLE_HOOK_GRACE) for this process to exit before it exits itself, so the hook
+   returns 0 instead of being SIGKILLed with PID 1.
 2. anything else is the entrypoint (tini, a shell): find the executor JVM by an exact argv element equal
    to its main class (never a substring), open a pidfd, re-check its identity (start time and argv), send
-   the signal through the pidfd (a recycled PID can never be hit) and wait on the pidfd.
+   the signal through the pidfd (a recycled PID can never be hit) and wait on the pidfd. Limitation: with
+   tini as PID 1 of the container, tini exits with the JVM and the kernel SIGKILLs this hook, as it does
+   decom.sh; with a shared process namespace (a pause process as PID 1) the hook exits cleanly.
 Must not import pydantic: every millisecond counts against the pod's grace period.
 """
 
@@ -75,8 +78,34 @@ def cmdline(pid: int) -> tuple[str, ...]:
         return ()
 
 
+# java launcher options whose value is the next argument (java -help): skipped when finding the main class.
+VALUE_OPTIONS = frozenset({"-cp", "-classpath", "--class-path", "-p", "--module-path", "--upgrade-module-path",
+                           "--add-modules", "--add-reads", "--add-exports", "--add-opens", "--limit-modules",
+                           "--patch-module", "--enable-native-access", "--source"})
+
+
+def main_class(argv: Sequence[str]) -> str | None:
+    """The main class of a `java` command line: the first argument that is not an option or its value.
+
+    None for anything that is not a JVM launcher (tini, a shell) or runs a jar or a module. So a wrapper
+    such as `tini -s -- java … KubernetesExecutorBackend` or a `-Dx=<class>` value never matches.
+    """
+    if not argv or os.path.basename(argv[0]) != "java":
+        return None
+    args = iter(argv[1:])
+    for arg in args:
+        if arg in VALUE_OPTIONS:
+            next(args, None)
+        elif arg in ("-jar", "-m", "--module"):
+            return None
+        elif not arg.startswith("-"):
+            return arg
+    return None
+
+
 def find_executors() -> tuple[list[Target], list[str]]:
-    """(executor JVMs, a short description of every other process seen), by exact argv element."""
+    """(executor JVMs, a short description of every other process seen): a java process whose main class
+    is exactly the executor's, never a substring of its command line (decom.sh's `grep Executor`)."""
     found, seen = [], []
     me = os.getpid()
     for name in os.listdir("/proc"):
@@ -87,7 +116,7 @@ def find_executors() -> tuple[list[Target], list[str]]:
         started = start_time(pid)
         if not argv or started is None:
             continue
-        if any(arg in EXECUTOR_CLASSES for arg in argv):
+        if main_class(argv) in EXECUTOR_CLASSES:
             found.append(Target(pid, started, argv))
         else:
             seen.append(f"{pid} {os.path.basename(argv[0])}")
@@ -130,8 +159,8 @@ class Hook:
     def send_signal(self) -> None:
         # Identity re-check after the pidfd is open: the pidfd pins the process we found, or none.
         if start_time(self.target.pid) != self.target.start_time or cmdline(self.target.pid) != self.target.cmdline:
-            raise LifecycleError(f"executor pid {self.target.pid} exited before it could be signalled",
-                                 DECOM_NOT_FOUND)
+            raise LifecycleError(f"pid {self.target.pid} is no longer the executor that was found (it exited, or "
+                                 "its start time or argv changed); nothing was signalled", DECOM_NOT_FOUND)
         sig = self.knobs.decommission_signal
         try:
             signal.pidfd_send_signal(self.pidfd, sig)
@@ -199,7 +228,7 @@ def via_supervisor(conn: object, settings: knobs.Knobs, log: Log) -> int:
                      f"the executor (pid {message.get('child_pid')})", **fields)
         elif message.get("event") == "exited":
             log.info("drained", f"{message.get('reason')}", **fields)
-            conn.close()
+            conn.detach()  # the kernel closes it when we exit; the supervisor waits for our exit (pidfd)
             return DECOM_DEADLINE if message.get("deadline_passed") else DECOM_DRAINED
 
 

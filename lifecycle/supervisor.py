@@ -55,6 +55,7 @@ class Supervisor(Actions):
         self.poller = select.poll()
         self.listener = control.listen()
         self.hooks: dict[int, socket.socket] = {}
+        self.hook_pidfds: list[int] = []  # each attached hook's process: we wait for its exit, not its hang-up
 
     # ---- state actions -------------------------------------------------------------------------
     def supervise(self, event: EventData) -> None:
@@ -212,6 +213,9 @@ class Supervisor(Actions):
                 conn.close()
                 continue
             conn.setblocking(False)
+            pidfd = open_pidfd(control.peer_pid(conn))
+            if pidfd is not None:
+                self.hook_pidfds.append(pidfd)
             self.hooks[conn.fileno()] = conn
             self.poller.register(conn.fileno(), select.POLLIN)
 
@@ -246,17 +250,27 @@ class Supervisor(Actions):
             control.send(conn, message)
 
     def wait_for_hooks(self) -> None:
-        """Stay until attached hooks hang up (bounded): when PID 1 exits the kernel SIGKILLs them."""
+        """Stay until attached hooks have exited (bounded): when PID 1 exits the kernel SIGKILLs them.
+
+        A hang-up is not enough: the hook still has to finish exiting, and a hook killed then is reported
+        to the kubelet as a failed preStop. So wait on each hook's pidfd; without pidfds, on the hang-up.
+        """
         deadline = time.monotonic() + self.knobs.hook_grace
-        while self.hooks and time.monotonic() < deadline:
+        waiting = list(self.hook_pidfds) if self.hook_pidfds else list(self.hooks)
+        while waiting and time.monotonic() < deadline:
             poller = select.poll()
-            for fd in self.hooks:
+            for fd in waiting:
                 poller.register(fd, select.POLLIN)
             for fd, _ in poller.poll(max(0.0, deadline - time.monotonic()) * 1000):
-                if control.receive(self.hooks[fd]) is None:
-                    self.hooks.pop(fd).close()
-        if self.hooks:
-            self.log.warning("control", f"{len(self.hooks)} preStop command(s) still attached after "
+                if fd in self.hooks and control.receive(self.hooks[fd]) is not None:
+                    continue  # a message, not the hang-up
+                waiting.remove(fd)
+        for conn in self.hooks.values():
+            conn.close()
+        for fd in self.hook_pidfds:
+            os.close(fd)
+        if waiting:
+            self.log.warning("control", f"{len(waiting)} preStop command(s) still running after "
                              f"{self.knobs.hook_grace:g}s (LIFECYCLE_HOOK_GRACE); exiting anyway")
 
     # ---- the loop --------------------------------------------------------------------------------

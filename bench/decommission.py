@@ -1,0 +1,378 @@
+"""What the preStop hook costs on top of the executor's own drain, per pod layout.
+
+    overhead = hook wall time - drain
+    hook wall time: from spawning `nsenter -t <pod PID 1> -p -m HOOK` (the kubelet's exec) to its exit
+    drain:          from the stub executor's `SIG… received` line to the JVM's exit (its pidfd)
+
+`to signal` (spawn → the JVM reports the signal) and `after exit` (JVM gone → hook gone) split the overhead.
+Every run is a fresh pod: new PID and mount namespaces (`unshare --pid --mount-proc --kill-child`), with
+lifecycle, tini or a pause process as PID 1 (as in tests/integration/test_prestop.py), and the stub executor
+(examples/stub-executor) compiled once. The baseline hook does what upstream's decom.sh (Spark 3.4+) does,
+step by step (upstream-behaviour §2): find the PID with ps and grep, SIGPWR, `tail --pid`, two `sleep 1`s.
+
+Rows marked SIGKILL: the hook was still running when the pod's PID 1 exited, and the kernel killed it with
+everything else in the namespace; the kubelet records a failed preStop hook. Their times are not overheads.
+
+Under tini the JVM runs as `tini -s -- sh -c 'exec java …'` rather than upstream's `tini -s -- java …`:
+with the latter tini's own argv holds the executor class and lifecycle-decommission refuses to choose (exit 4).
+
+Run as root: python -m bench.decommission [--runs 5] [--drain-ms 500] [--only TEXT]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import select
+import shlex
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+STUB_SOURCE = REPO_ROOT / "examples" / "stub-executor" / "KubernetesExecutorBackend.java"
+EXECUTOR_CLASS = "org.apache.spark.scheduler.cluster.k8s.KubernetesExecutorBackend"
+BIN = os.path.dirname(sys.executable)
+SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin"
+TARGET_MS = 20.0  # overhead budget per decommission
+TIMEOUT = 60.0  # seconds for any one wait
+
+# A pause container's process (shareProcessNamespace): starts POD_ENTRYPOINT (a JSON argv, kept out of its own
+# argv), reaps orphans, stays until SIGTERM.
+PAUSE = """\
+import json, os, signal
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD, signal.SIGTERM})
+argv = json.loads(os.environ.pop("POD_ENTRYPOINT"))
+if os.fork() == 0:
+    signal.pthread_sigmask(signal.SIG_SETMASK, set())
+    os.execv(argv[0], argv)
+while signal.sigwait({signal.SIGCHLD, signal.SIGTERM}) == signal.SIGCHLD:
+    while True:
+        try:
+            if os.waitpid(-1, os.WNOHANG)[0] == 0:
+                break
+        except ChildProcessError:
+            break
+"""
+
+# The baseline: upstream's decom.sh (3.4+) restated. No `set -e`: like upstream, a failed step does not stop it.
+BASELINE = """\
+#!/usr/bin/env bash
+set -x
+echo "asked to decommission"
+date
+pid=$(ps -o pid=,args= -C java | grep Executor | tail -n 1 | awk '{print $1}')
+echo "executor pid: ${pid}"
+kill -s SIGPWR ${pid}
+echo "waiting for ${pid} to exit"
+tail --pid=${pid} -f /dev/null
+sleep 1
+date
+echo "done"
+date
+sleep 1
+"""
+
+
+@dataclass(frozen=True)
+class Scenario:
+    hook: str  # "lifecycle-decommission" or "baseline"
+    layout: str  # "container" (the entrypoint is PID 1) or "shared" (a pause process is PID 1)
+    entrypoint: str  # "lifecycle" or "tini"
+
+    @property
+    def label(self) -> str:
+        where = f"{self.entrypoint} PID 1" if self.layout == "container" else f"pause → {self.entrypoint}"
+        return f"{self.hook:22} {where}"
+
+
+SCENARIOS = (
+    Scenario("lifecycle-decommission", "container", "lifecycle"),
+    Scenario("lifecycle-decommission", "shared", "lifecycle"),
+    Scenario("lifecycle-decommission", "shared", "tini"),
+    Scenario("lifecycle-decommission", "container", "tini"),
+    Scenario("baseline", "shared", "tini"),
+    Scenario("baseline", "container", "tini"),
+    Scenario("baseline", "container", "lifecycle"),
+)
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One decommission, in seconds from spawning the hook (None: not seen)."""
+
+    code: int
+    signalled: float | None
+    jvm_exited: float | None
+    hook_exited: float
+
+    @property
+    def drain(self) -> float | None:
+        if self.signalled is None or self.jvm_exited is None:
+            return None
+        return self.jvm_exited - self.signalled
+
+    @property
+    def overhead(self) -> float | None:
+        return None if self.drain is None else self.hook_exited - self.drain
+
+
+def tool(name: str, path: str = SYSTEM_PATH) -> str:
+    """The program's path, or exit naming what is missing."""
+    found = shutil.which(name, path=path)
+    if found is None:
+        raise SystemExit(f"bench.decommission: needs {name}")
+    return found
+
+
+def compile_stub(out: Path) -> None:
+    """javac the stub executor into `out`."""
+    subprocess.run(
+        [tool("javac"), "-nowarn", "-XDignore.symbol.file", "-d", str(out), str(STUB_SOURCE)],
+        check=True, timeout=120, env={"PATH": SYSTEM_PATH}, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def children(pid: int) -> list[int]:
+    """The process's children (forked by its main thread)."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as handle:
+            return [int(part) for part in handle.read().split()]
+    except OSError:  # exited meanwhile
+        return []
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below `pid`."""
+    found, todo = [], children(pid)
+    while todo:
+        child = todo.pop()
+        found.append(child)
+        todo += children(child)
+    return found
+
+
+def argv_of(pid: int) -> list[str]:
+    """/proc/<pid>/cmdline as a list ([] once it has gone)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            return [part.decode("utf-8", "replace") for part in handle.read().split(b"\0")[:-1]]
+    except OSError:
+        return []
+
+
+class Pod:
+    """An entrypoint in new PID and mount namespaces, running the stub executor; `kill` ends all of it."""
+
+    def __init__(self, scenario: Scenario, classes: Path, drain_ms: int) -> None:
+        executor = [tool("java"), f"-Ddrain.ms={drain_ms}", "-cp", str(classes), EXECUTOR_CLASS]
+        env = {"PATH": f"{BIN}:{SYSTEM_PATH}", "LANG": "C.UTF-8", "LIFECYCLE_TERMINATION_LOG": ""}
+        if scenario.entrypoint == "lifecycle":
+            entrypoint = [tool("lifecycle", BIN), *executor]
+        else:
+            entrypoint = [tool("tini"), "-s", "--", "sh", "-c", f"exec {shlex.join(executor)}"]
+        if scenario.layout == "shared":
+            env["POD_ENTRYPOINT"] = json.dumps(entrypoint)
+            entrypoint = [sys.executable, "-I", "-c", PAUSE]
+        self.scenario = scenario
+        self.process = subprocess.Popen(
+            [tool("unshare"), "--pid", "--mount-proc", "--kill-child", *entrypoint],
+            env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )  # fmt: skip
+        assert self.process.stdout is not None and self.process.stderr is not None
+        self.fds = {self.process.stdout.fileno(): b"", self.process.stderr.fileno(): b""}
+        self.out = self.process.stdout.fileno()
+        for fd in self.fds:
+            os.set_blocking(fd, False)
+
+    def read(self, fd: int) -> list[bytes]:
+        """Complete lines now readable on fd (stdout or stderr); closes it in `fds` at end of file."""
+        data = os.read(fd, 65536)
+        if not data:
+            del self.fds[fd]
+            return []
+        *lines, self.fds[fd] = (self.fds[fd] + data).split(b"\n")
+        return lines
+
+    def wait_ready(self) -> None:
+        """The JVM's `ready` line, and under lifecycle its `running` line (the control socket listens)."""
+        need = {b"ready (pid: "} | ({b" running as pid "} if self.scenario.entrypoint == "lifecycle" else set())
+        deadline = time.monotonic() + TIMEOUT
+        while need:
+            left = deadline - time.monotonic()
+            ready, _, _ = select.select(list(self.fds), [], [], max(0.0, left))
+            if not ready:
+                raise RuntimeError(f"pod not ready within {TIMEOUT}s")
+            for fd in ready:
+                lines = self.read(fd)
+                need = {text for text in need if not any(text in line for line in lines)}
+
+    def pid1(self) -> int:
+        """The host PID of the pod's PID 1 (what nsenter -t takes)."""
+        (pid,) = children(self.process.pid)
+        return pid
+
+    def jvm(self) -> int:
+        """The host PID of the executor JVM (its argv ends with the main class)."""
+        (pid,) = [pid for pid in descendants(self.process.pid) if EXECUTOR_CLASS in argv_of(pid)[-1:]]
+        return pid
+
+    def kill(self) -> None:
+        """SIGKILL every process of the pod, by pidfd, and wait for unshare."""
+        for pid in [*descendants(self.process.pid), self.process.pid]:
+            try:
+                pidfd = os.pidfd_open(pid)
+            except ProcessLookupError:  # exited meanwhile
+                continue
+            try:
+                signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+            except ProcessLookupError:  # exited meanwhile
+                pass
+            finally:
+                os.close(pidfd)
+        self.process.communicate(timeout=TIMEOUT)
+
+
+def measure(pod: Pod, hook: list[str]) -> Sample:
+    """Run the hook once in the pod; timestamps of the JVM's signal line, the JVM's exit and the hook's exit."""
+    pidfds = {"jvm": os.pidfd_open(pod.jvm())}
+    started = time.monotonic()
+    process = subprocess.Popen(
+        [tool("nsenter"), "-t", str(pod.pid1()), "-p", "-m", *hook],
+        env={"PATH": f"{BIN}:{SYSTEM_PATH}", "LANG": "C.UTF-8"},
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    pidfds["hook"] = os.pidfd_open(process.pid)
+    seen: dict[str, float] = {}  # "signalled", "jvm", "hook": seconds after the spawn
+    try:
+        # Until the hook has exited and, if the JVM was signalled, the JVM too.
+        while "hook" not in seen or ("signalled" in seen and "jvm" not in seen):
+            left = started + TIMEOUT - time.monotonic()
+            if left <= 0:
+                raise RuntimeError(f"{pod.scenario.label}: not done within {TIMEOUT}s")
+            watched = [fd for name, fd in pidfds.items() if name not in seen] + list(pod.fds)
+            ready, _, _ = select.select(watched, [], [], left)
+            now = time.monotonic() - started
+            for name, fd in pidfds.items():
+                if fd in ready:
+                    seen[name] = now
+            for fd in set(ready) & set(pod.fds):
+                lines = pod.read(fd)
+                if fd == pod.out and "signalled" not in seen and any(b" received, draining" in x for x in lines):
+                    seen["signalled"] = now
+    finally:
+        for fd in pidfds.values():
+            os.close(fd)
+        if process.poll() is None:
+            process.kill()
+    return Sample(process.wait(timeout=TIMEOUT), seen.get("signalled"), seen.get("jvm"), seen["hook"])
+
+
+@contextmanager
+def scratch() -> Iterator[tuple[Path, Path]]:
+    """The compiled stub and the baseline script, in a temporary directory removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix="bench-decommission-") as name:
+        root = Path(name)
+        (root / "classes").mkdir()
+        compile_stub(root / "classes")
+        baseline = root / "baseline-decom.sh"
+        baseline.write_text(BASELINE)
+        baseline.chmod(0o755)
+        yield root / "classes", baseline
+
+
+def percentile(values: Sequence[float], fraction: float) -> float:
+    """Nearest-rank percentile."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
+
+
+def ms(value: float) -> str:
+    """Seconds as a milliseconds column."""
+    return f"{value * 1000:9.1f}"
+
+
+def row(scenario: Scenario, samples: list[Sample]) -> str:
+    """One table row: exit codes, then medians and p90s in milliseconds."""
+    codes = Counter("SIGKILL" if s.code == -signal.SIGKILL else str(s.code) for s in samples)
+    exits = ", ".join(f"{count}x {code}" for code, count in sorted(codes.items()))
+    done = [s for s in samples if s.overhead is not None and s.signalled is not None and s.jvm_exited is not None]
+    if not done:
+        return f"{scenario.label:40} {exits:14} (the JVM never reported the signal)"
+    walls = [s.hook_exited for s in done]
+    overheads = [s.overhead for s in done if s.overhead is not None]
+    drains = [s.drain for s in done if s.drain is not None]
+    to_signal = [s.signalled for s in done if s.signalled is not None]
+    after = [s.hook_exited - s.jvm_exited for s in done if s.jvm_exited is not None]
+    return (
+        f"{scenario.label:40} {exits:14}"
+        f"{ms(statistics.median(walls))}{ms(percentile(walls, 0.9))}{ms(statistics.median(drains))}"
+        f"{ms(statistics.median(overheads))}{ms(percentile(overheads, 0.9))}"
+        f"{ms(statistics.median(to_signal))}{ms(statistics.median(after))}"
+    )
+
+
+HEADER = (
+    f"{'hook / layout':40} {'exit':14}{'wall':>9}{'wall':>9}{'drain':>9}{'overhead':>9}{'overhead':>9}"
+    f"{'to sig':>9}{'after':>9}\n"
+    f"{'':40} {'':14}{'median':>9}{'p90':>9}{'median':>9}{'median':>9}{'p90':>9}{'median':>9}{'median':>9}"
+)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run every scenario `--runs` times and print the table (milliseconds)."""
+    parser = argparse.ArgumentParser(prog="python -m bench.decommission", description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5, help="decommissions per scenario (default 5)")
+    parser.add_argument("--drain-ms", type=int, default=500, help="the stub executor's drain (default 500)")
+    parser.add_argument("--only", default="", help="run only scenarios whose label contains this text")
+    args = parser.parse_args(argv)
+    if os.geteuid() != 0:
+        raise SystemExit("bench.decommission: needs root (unshare and nsenter)")
+    hook = tool("lifecycle-decommission", BIN)
+    results: list[tuple[Scenario, list[Sample]]] = []
+    with scratch() as (classes, baseline):
+        for scenario in SCENARIOS:
+            if args.only not in scenario.label:
+                continue
+            samples = []
+            for _ in range(args.runs):
+                pod = Pod(scenario, classes, args.drain_ms)
+                try:
+                    pod.wait_ready()
+                    samples.append(
+                        measure(pod, [hook] if scenario.hook != "baseline" else [tool("bash"), str(baseline)])
+                    )
+                finally:
+                    pod.kill()
+            results.append((scenario, samples))
+            print(row(scenario, samples), file=sys.stderr, flush=True)
+    print(
+        f"decommission overhead, ms; {args.runs} runs each; stub drain {args.drain_ms} ms; SIGKILL: killed with PID 1"
+    )
+    print(HEADER)
+    for scenario, samples in results:
+        print(row(scenario, samples))
+    medians = [  # only decommissions that ended with exit 0: a hook killed with PID 1 has failed, however fast
+        statistics.median([s.overhead for s in samples if s.overhead is not None and s.code == 0] or [math.inf])
+        for scenario, samples in results
+        if scenario.hook != "baseline"
+    ]
+    best = min(medians or [math.inf]) * 1000
+    verdict = "met" if best < TARGET_MS else "not met"
+    print(f"target: overhead < {TARGET_MS:g} ms for lifecycle-decommission: {verdict} (best median {best:.1f} ms)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,818 @@
+"""`lifecycle-decommission`, the preStop hook, against real JVMs in real pod layouts.
+
+Each test builds a pod from namespaces: `unshare --pid --mount-proc --kill-child` gives the entrypoint its
+own PID and mount namespace, and the hook joins both with `nsenter -p -m`, as the kubelet's exec into the
+container does (the control socket is keyed by the mount namespace, so the hook must join that one too).
+
+Layouts (upstream-behaviour §2 for what decom.sh does in each):
+* `tini`: tini is PID 1 (upstream's image): the hook takes its standalone path (scan /proc, pidfd).
+  When the JVM has drained, tini exits, and the kernel SIGKILLs everything left in the namespace,
+  the hook included (decom.sh's trailing sleeps are cut the same way), so drains under tini are
+  tested in `tini-shared`; here only the outcomes that leave the JVM running.
+* `tini-shared`: shareProcessNamespace: a pause process is PID 1 and `tini -s` (subreaper) below it.
+* `container`: lifecycle is PID 1: the hook asks it over the control socket.
+* `shared`: shareProcessNamespace: a pause process is PID 1 and lifecycle a subreaper below it.
+
+The executor is examples/stub-executor (main class KubernetesExecutorBackend). Nothing sleeps: tests block
+on the processes' own lines (`ready (pid: N)`, lifecycle's log) with a bounded select, and on pidfds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import select
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from lifecycle import knobs
+from lifecycle.decommission import Hook, Target, cmdline, start_time
+from lifecycle.errors import DECOM_AMBIGUOUS, DECOM_DEADLINE, DECOM_DRAINED, DECOM_NOT_FOUND, EX_CONFIG, EX_USAGE
+from lifecycle.log import Log
+from lifecycle.machine import Lifecycle, Phase, build_machine
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+STUB_SOURCE = REPO_ROOT / "examples" / "stub-executor" / "KubernetesExecutorBackend.java"
+EXECUTOR_CLASS = "org.apache.spark.scheduler.cluster.k8s.KubernetesExecutorBackend"
+DECOY_CLASS = "Decoy"
+BIN = os.path.dirname(sys.executable)
+SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin"
+PATH = f"{BIN}:{SYSTEM_PATH}"
+LIFECYCLE = shutil.which("lifecycle", path=BIN)
+HOOK = shutil.which("lifecycle-decommission", path=BIN)
+JAVA, JAVAC = shutil.which("java", path=SYSTEM_PATH), shutil.which("javac", path=SYSTEM_PATH)
+TINI = shutil.which("tini", path=SYSTEM_PATH)
+UNSHARE, NSENTER = shutil.which("unshare", path=SYSTEM_PATH), shutil.which("nsenter", path=SYSTEM_PATH)
+TIMEOUT = 30.0  # seconds for any one wait; each takes well under a few
+STARTUP = 1.5  # seconds allowed for nsenter + the hook's interpreter on a loaded machine
+DRAIN_MS = 300  # the stub's simulated drain
+EXIT_ON_PWR = 128 + signal.SIGPWR  # sh's $? for a process killed by SIGPWR (no handler: the default kills)
+EXIT_ON_KILL = 128 + signal.SIGKILL  # ... and by the tests' own SIGKILL
+
+needs_java = pytest.mark.skipif(JAVA is None or JAVAC is None, reason="needs java and javac")
+needs_namespaces = pytest.mark.skipif(
+    os.geteuid() != 0 or UNSHARE is None or NSENTER is None, reason="needs root, unshare and nsenter"
+)
+
+
+def marks(*decorators: pytest.MarkDecorator) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """One decorator applying several marks."""
+
+    def apply(test: Callable[..., None]) -> Callable[..., None]:
+        for decorator in decorators:
+            test = decorator(test)
+        return test
+
+    return apply
+
+
+in_pod = marks(pytest.mark.pid1, needs_namespaces)  # a namespace of its own; no JVM
+jvm_in_pod = marks(pytest.mark.jvm, pytest.mark.pid1, needs_java, needs_namespaces)
+
+DECOY_SOURCE = """\
+// A JVM that is not an executor: a different main class, which waits forever with no signal handler.
+public class Decoy {
+    public static void main(String[] args) throws Exception {
+        System.out.println("ready (pid: " + ProcessHandle.current().pid() + ") decoy");
+        Object forever = new Object();
+        synchronized (forever) {
+            forever.wait();
+        }
+    }
+}
+"""
+
+# A pause container's process for the shared layouts: starts the entrypoint (JSON argv in POD_ENTRYPOINT, so
+# that its own argv is only this script's), reaps whatever is orphaned to it (reporting each on stderr), and
+# stays until SIGTERM, as kubernetes' pause does.
+PAUSE = """\
+import json, os, signal, sys
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD, signal.SIGTERM})
+argv = json.loads(os.environ.pop("POD_ENTRYPOINT"))
+if os.fork() == 0:
+    signal.pthread_sigmask(signal.SIG_SETMASK, set())
+    os.execv(argv[0], argv)
+while signal.sigwait({signal.SIGCHLD, signal.SIGTERM}) == signal.SIGCHLD:
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            break
+        if pid == 0:
+            break
+        print(f"pause: reaped {pid} exit {os.waitstatus_to_exitcode(status)}", file=sys.stderr, flush=True)
+"""
+
+# Stand-in for a non-JVM process: ready, then nothing until killed.
+IDLE = "import os, signal; print(f'ready (pid: {os.getpid()}) idle', flush=True); signal.pause()"
+
+# Stand-in for the executor in the unit tests: SIGPWR stays pending, so /proc shows whether it was sent.
+BLOCKER = (
+    "import os, signal; signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGPWR}); "
+    "print(f'ready (pid: {os.getpid()})', flush=True); signal.pause()"
+)
+
+# Injected into the hook with PYTHONPATH: an interpreter that takes a while to finish after its work is
+# done (a loaded node). It stays until PID 1 of its namespace exits, at most 1 s.
+LINGER = """\
+import atexit, os, select
+
+
+def linger():
+    try:
+        pidfd = os.pidfd_open(1)
+    except OSError:
+        return
+    select.select([pidfd], [], [], 1.0)
+
+
+atexit.register(linger)
+"""
+
+
+def base_env(**more: str) -> dict[str, str]:
+    """PATH with the console scripts; the host's /dev/termination-log is never written; plus `more`."""
+    return {"PATH": PATH, "LANG": "C.UTF-8", "LIFECYCLE_TERMINATION_LOG": "", **more}
+
+
+def java(classes: Path, *properties: str, main: str = EXECUTOR_CLASS) -> list[str]:
+    """argv for a JVM running `main` from the compiled test classes with -D`properties`."""
+    assert JAVA is not None
+    return [JAVA, *(f"-D{p}" for p in properties), "-cp", str(classes), main]
+
+
+def several(*commands: list[str]) -> list[str]:
+    """sh starting each command in the background, then printing `exit I CODE` as each one ends (128+N: signal N)."""
+    lines = [f"{shlex.join(command)} & p{i}=$!" for i, command in enumerate(commands)]
+    lines += [f'wait "$p{i}"; echo "exit {i} $?"' for i in range(len(commands))]
+    return ["sh", "-c", "\n".join(lines)]
+
+
+def exec_in_shell(command: list[str]) -> list[str]:
+    """The same process, started through `sh -c 'exec …'`: no other process has its argv."""
+    return ["sh", "-c", f"exec {shlex.join(command)}"]
+
+
+def ready_pid(line: str) -> int:
+    """N from a `ready (pid: N) …` line."""
+    match = re.search(r"ready \(pid: (\d+)\)", line)
+    assert match is not None, line
+    return int(match.group(1))
+
+
+def children(pid: int) -> list[int]:
+    """The process's children (its main thread's: every process here forks from its main thread)."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as handle:
+            return [int(part) for part in handle.read().split()]
+    except OSError:  # exited meanwhile
+        return []
+
+
+def namespace_pid(host_pid: int) -> int | None:
+    """The PID in its innermost namespace (last NSpid field), or None once it has gone."""
+    try:
+        with open(f"/proc/{host_pid}/status") as handle:
+            for line in handle:
+                if line.startswith("NSpid:"):
+                    return int(line.split()[-1])
+    except OSError:
+        return None
+    return None
+
+
+def is_alive(pidfd: int) -> bool:
+    """A pidfd becomes readable when its process exits; a zero-timeout poll says whether it has."""
+    return not select.select([pidfd], [], [], 0)[0]
+
+
+def wait_exits(pidfds: dict[str, int], timeout: float = TIMEOUT) -> dict[str, float]:
+    """Block until every pidfd's process has exited; the monotonic time each exit was seen."""
+    seen: dict[str, float] = {}
+    deadline = time.monotonic() + timeout
+    while len(seen) < len(pidfds):
+        left = deadline - time.monotonic()
+        assert left > 0, f"still running after {timeout}s: {sorted(set(pidfds) - set(seen))}"
+        ready, _, _ = select.select([fd for name, fd in pidfds.items() if name not in seen], [], [], left)
+        now = time.monotonic()
+        for name, fd in pidfds.items():
+            if fd in ready:
+                seen[name] = now
+    return seen
+
+
+class Streams:
+    """A process's stdout and stderr, read as lines (with the time each arrived) without ever blocking unbounded."""
+
+    def __init__(self, process: subprocess.Popen[bytes]) -> None:
+        assert process.stdout is not None and process.stderr is not None
+        self.names = {process.stdout.fileno(): "out", process.stderr.fileno(): "err"}
+        self.partial = {"out": b"", "err": b""}
+        self.lines: dict[str, list[tuple[float, str]]] = {"out": [], "err": []}
+        for fd in self.names:
+            os.set_blocking(fd, False)
+
+    def pump(self, deadline: float) -> bool:
+        """Read what arrives before the deadline; False when the deadline has passed or both streams ended."""
+        left = deadline - time.monotonic()
+        if left <= 0 or not self.names:
+            return False
+        ready, _, _ = select.select(list(self.names), [], [], left)
+        now = time.monotonic()
+        for fd in ready:
+            name = self.names[fd]
+            data = os.read(fd, 65536)
+            if not data:
+                del self.names[fd]
+                data = b"\n" if self.partial[name] else b""
+            *complete, self.partial[name] = (self.partial[name] + data).split(b"\n")
+            self.lines[name] += [(now, line.decode("utf-8", "replace")) for line in complete]
+        return True
+
+    def wait_for(self, text: str, stream: str = "out", count: int = 1, timeout: float = TIMEOUT) -> list[str]:
+        """Block until `count` lines of the stream contain `text`; those lines."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = [line for _, line in self.lines[stream] if text in line]
+            if len(found) >= count:
+                return found
+            if not self.pump(deadline):
+                raise AssertionError(f"{count} x {text!r} not on std{stream} within {timeout}s:\n{self.dump()}")
+
+    def to_eof(self, timeout: float = TIMEOUT) -> None:
+        """Block until both streams have ended (every writer in the pod has exited)."""
+        deadline = time.monotonic() + timeout
+        while self.names:
+            if not self.pump(deadline):
+                raise AssertionError(f"output still open after {timeout}s:\n{self.dump()}")
+
+    def text(self, stream: str) -> str:
+        return "\n".join(line for _, line in self.lines[stream])
+
+    def dump(self) -> str:
+        return f"--- stdout\n{self.text('out')}\n--- stderr\n{self.text('err')}"
+
+
+@dataclass(frozen=True)
+class HookResult:
+    """How one run of the hook ended (code -9: SIGKILLed, as nsenter re-raises its child's signal)."""
+
+    code: int
+    stderr: str
+    seconds: float
+
+
+class RunningHook:
+    """`nsenter -t <pod PID 1> -p -m lifecycle-decommission`, as the kubelet's exec."""
+
+    def __init__(self, target: int, env: dict[str, str]) -> None:
+        assert NSENTER is not None and HOOK is not None
+        self.started = time.monotonic()
+        self.process = subprocess.Popen(
+            [NSENTER, "-t", str(target), "-p", "-m", HOOK],
+            env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )  # fmt: skip
+
+    def pidfd(self) -> int:
+        """A pidfd on the hook itself (nsenter's child in the pod), to see when it exits."""
+        (pid,) = children(self.process.pid)
+        return os.pidfd_open(pid)
+
+    def finish(self, timeout: float = TIMEOUT) -> HookResult:
+        """Block until the hook exits; its code, stderr and wall time."""
+        _, stderr = self.process.communicate(timeout=timeout)
+        return HookResult(self.process.returncode, stderr.decode("utf-8", "replace"), time.monotonic() - self.started)
+
+    def kill(self) -> None:
+        """SIGKILL the hook and nsenter, by pidfd, if they are still running."""
+        if self.process.poll() is not None:
+            return
+        for pid in [*children(self.process.pid), self.process.pid]:
+            try:
+                pidfd = os.pidfd_open(pid)
+            except ProcessLookupError:  # exited meanwhile
+                continue
+            try:
+                signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+            except ProcessLookupError:  # exited meanwhile
+                pass
+            finally:
+                os.close(pidfd)
+        self.process.communicate(timeout=TIMEOUT)
+
+
+class Pod:
+    """An entrypoint as PID 1 of new PID and mount namespaces, with every process started in them."""
+
+    ENTRYPOINTS = {
+        "tini": lambda: [str(TINI), "-s", "--"],
+        "tini-shared": lambda: [str(TINI), "-s", "--"],
+        "container": lambda: [str(LIFECYCLE)],
+        "shared": lambda: [str(LIFECYCLE)],
+    }
+
+    def __init__(self, layout: str, command: list[str], env: dict[str, str]) -> None:
+        assert UNSHARE is not None
+        entrypoint = [*self.ENTRYPOINTS[layout](), *command]
+        if layout.endswith("shared"):
+            env = {**env, "POD_ENTRYPOINT": json.dumps(entrypoint)}
+            entrypoint = [sys.executable, "-I", "-c", PAUSE]
+        argv = [UNSHARE, "--pid", "--mount-proc", "--kill-child", *entrypoint]
+        self.layout = layout
+        self.process = subprocess.Popen(
+            argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        self.streams = Streams(self.process)
+        self.pidfds: dict[int, int] = {}
+        self.hooks: list[RunningHook] = []
+
+    def ready(self, count: int = 1) -> list[tuple[int, str]]:
+        """Block until `count` JVMs have printed `ready (pid: N) …`: [(N, line)]; and, under lifecycle, until it
+        has entered `running` (its control socket is listening from then on)."""
+        lines = self.streams.wait_for("ready (pid: ", count=count)
+        if self.layout in ("container", "shared"):
+            self.streams.wait_for(" running as pid ", "err")
+        return [(ready_pid(line), line) for line in lines]
+
+    def processes(self) -> dict[int, int]:
+        """{PID in the pod: PID on the host} for every process of the pod."""
+        found, todo = {}, children(self.process.pid)
+        while todo:
+            pid = todo.pop()
+            inner = namespace_pid(pid)
+            if inner is not None:
+                found[inner] = pid
+            todo += children(pid)
+        return found
+
+    def pidfd(self, inner_pid: int) -> int:
+        """A pidfd on the pod's process `inner_pid`, opened once and closed with the pod."""
+        if inner_pid not in self.pidfds:
+            self.pidfds[inner_pid] = os.pidfd_open(self.processes()[inner_pid])
+        return self.pidfds[inner_pid]
+
+    def start_hook(self, **env: str) -> RunningHook:
+        """Start the hook in the pod's PID and mount namespaces with `env` (plus PATH)."""
+        hook = RunningHook(self.processes()[1], base_env(**env))
+        self.hooks.append(hook)
+        return hook
+
+    def run_hook(self, **env: str) -> HookResult:
+        """Run the hook in the pod to completion."""
+        return self.start_hook(**env).finish()
+
+    def exit_code(self, timeout: float = TIMEOUT) -> int:
+        """PID 1's exit code (unshare passes it on), once everything in the pod has finished writing."""
+        self.streams.to_eof(timeout)
+        return self.process.wait(timeout=timeout)
+
+    def kill(self) -> None:
+        """SIGKILL every process of the pod (JVMs included) and its hooks, by pidfd, then unshare."""
+        for hook in self.hooks:
+            hook.kill()
+        pidfds = list(self.pidfds.values())
+        for host_pid in self.processes().values():
+            try:
+                pidfds.append(os.pidfd_open(host_pid))
+            except ProcessLookupError:  # exited meanwhile
+                pass
+        for fd in pidfds:
+            try:
+                signal.pidfd_send_signal(fd, signal.SIGKILL)
+            except ProcessLookupError:  # exited meanwhile
+                pass
+        for fd in set(pidfds):
+            os.close(fd)
+        self.process.kill()
+        self.process.communicate(timeout=TIMEOUT)
+
+
+StartPod = Callable[..., Pod]
+
+
+@pytest.fixture(scope="session")
+def classes(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The stub executor and the decoy, compiled once per session."""
+    if JAVAC is None:
+        pytest.skip("needs javac")
+    sources = tmp_path_factory.mktemp("java-src")
+    (sources / "Decoy.java").write_text(DECOY_SOURCE)
+    out = tmp_path_factory.mktemp("classes")
+    subprocess.run(
+        [JAVAC, "-nowarn", "-XDignore.symbol.file", "-d", str(out), str(STUB_SOURCE), str(sources / "Decoy.java")],
+        check=True, timeout=120, env={"PATH": SYSTEM_PATH}, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    return out
+
+
+@pytest.fixture
+def pods() -> Iterator[StartPod]:
+    """Start pods: `pods(layout, command, **env)`; every process of every pod is killed afterwards."""
+    started: list[Pod] = []
+
+    def start(layout: str, command: list[str], **env: str) -> Pod:
+        if layout.startswith("tini") and TINI is None:
+            pytest.skip("needs tini")
+        pod = Pod(layout, command, base_env(**env))
+        started.append(pod)
+        return pod
+
+    yield start
+    for pod in started:
+        pod.kill()
+
+
+# ---- found and drained ---------------------------------------------------------------------------------
+
+
+@jvm_in_pod
+@pytest.mark.parametrize("launch", ["tini-argv", "shell-exec"])
+def test_hook_drains_the_executor_under_tini(pods: StartPod, classes: Path, launch: str) -> None:
+    """Under tini the hook should find the executor, send SIGPWR through a pidfd, wait for it and exit 0.
+
+    tini-argv is upstream's entrypoint.sh (`exec tini -s -- java … KubernetesExecutorBackend …`): tini's own argv
+    then holds the class name too, and tini is not an executor. shell-exec starts the same JVM through a shell.
+    """
+    executor_argv = java(classes, f"drain.ms={DRAIN_MS}")
+    pod = pods("tini-shared", executor_argv if launch == "tini-argv" else exec_in_shell(executor_argv))
+    ((executor, _),) = pod.ready()
+    tini = pod.pidfd(2)
+
+    result = pod.run_hook()
+
+    assert result.code == DECOM_DRAINED, result.stderr
+    assert f"found executor pid {executor}: " in result.stderr
+    assert f"sent SIGPWR to executor pid {executor}" in result.stderr
+    assert f"executor pid {executor} exited" in result.stderr
+    assert result.seconds >= DRAIN_MS / 1000
+    wait_exits({"tini": tini})
+    pod.streams.wait_for("pause: reaped 2 exit 0", "err")  # tini passed on the JVM's 0: it drained
+    assert "executor: SIGPWR received" in pod.streams.text("out")
+    assert "executor: drained, exiting 0" in pod.streams.text("out")
+
+
+def assert_decommissioned_by_the_hook(log: str) -> None:
+    """lifecycle's log: running -> decommissioning because of the preStop command, then -> terminated, exit 0."""
+    lines = log.splitlines()
+    start = next(i for i, line in enumerate(lines) if "running -> decommissioning (decommission_requested)" in line)
+    assert "on the preStop command (pid " in lines[start + 1], log
+    end = next(i for i, line in enumerate(lines) if "decommissioning -> terminated (child_exited)" in line)
+    assert start < end, log
+    assert "exit 0: java exited with code 0" in lines[end + 1], log
+
+
+@jvm_in_pod
+def test_hook_drains_the_executor_through_lifecycle_as_pid1(pods: StartPod, classes: Path) -> None:
+    """With lifecycle as PID 1 the hook should ask it to decommission, and exit 0 before lifecycle exits."""
+    pod = pods("container", java(classes, f"drain.ms={DRAIN_MS}"))
+    pod.ready()
+    lifecycle = pod.pidfd(1)
+
+    hook = pod.start_hook()
+    pod.streams.wait_for("running -> decommissioning", "err")
+    hook_pidfd = hook.pidfd()
+    try:
+        exits = wait_exits({"hook": hook_pidfd, "lifecycle": lifecycle})
+    finally:
+        os.close(hook_pidfd)
+    result = hook.finish()
+
+    assert result.code != -signal.SIGKILL, f"the hook was SIGKILLed when PID 1 exited:\n{result.stderr}"
+    assert result.code == DECOM_DRAINED, result.stderr
+    assert exits["hook"] <= exits["lifecycle"]
+    assert "sent SIGPWR to the executor (pid 2)" in result.stderr
+    assert "java exited with code 0" in result.stderr
+    assert pod.exit_code() == 0
+    assert_decommissioned_by_the_hook(pod.streams.text("err"))
+
+
+@jvm_in_pod
+def test_hook_is_not_killed_with_pid1_when_its_interpreter_finishes_slowly(
+    pods: StartPod, classes: Path, tmp_path: Path
+) -> None:
+    """The hook's exit status should be settled before lifecycle (PID 1) exits, however long its teardown takes.
+
+    When PID 1 of a namespace exits the kernel SIGKILLs every process left in it, so lifecycle must not exit
+    while the hook is still running. The injected atexit handler makes the teardown deterministic: it waits
+    (at most 1 s) for PID 1 to exit.
+    """
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(LINGER)
+    pod = pods("container", java(classes, "drain.ms=50"))
+    pod.ready()
+
+    result = pod.run_hook(PYTHONPATH=str(site))
+
+    assert result.code != -signal.SIGKILL, "lifecycle exited while the hook was still running, which SIGKILLed it"
+    assert result.code == DECOM_DRAINED, result.stderr
+    assert pod.exit_code() == 0
+
+
+@jvm_in_pod
+def test_hook_drains_the_executor_in_a_shared_process_namespace(pods: StartPod, classes: Path) -> None:
+    """With a pause process as PID 1 and lifecycle a subreaper below it, the hook should still reach lifecycle
+    over the socket, drain the executor and exit 0; lifecycle exits 0 and the pod's PID 1 lives on."""
+    pod = pods("shared", java(classes, f"drain.ms={DRAIN_MS}"))
+    ((executor, _),) = pod.ready()
+    assert executor == 3  # 1 pause, 2 lifecycle, 3 the JVM: lifecycle is not PID 1
+    pause, lifecycle = pod.pidfd(1), pod.pidfd(2)
+
+    result = pod.run_hook()
+
+    assert result.code == DECOM_DRAINED, result.stderr
+    assert f"sent SIGPWR to the executor (pid {executor})" in result.stderr
+    wait_exits({"lifecycle": lifecycle})
+    pod.streams.wait_for("pause: reaped 2 exit 0", "err")  # lifecycle exited 0, reaped by the pause process
+    assert_decommissioned_by_the_hook(pod.streams.text("err"))
+    assert is_alive(pause)  # the pod outlives its entrypoint, as with shareProcessNamespace
+
+
+# ---- not found, ambiguous, decoys ------------------------------------------------------------------------
+
+
+@in_pod
+def test_hook_exits_3_listing_what_it_saw_when_no_executor_runs(pods: StartPod) -> None:
+    """With no executor JVM in the pod the hook should exit 3 and name the processes it saw."""
+    pod = pods("tini", [sys.executable, "-I", "-c", IDLE])
+    ((idle, _),) = pod.ready()
+
+    result = pod.run_hook()
+
+    assert result.code == DECOM_NOT_FOUND, result.stderr
+    (line,) = [line for line in result.stderr.splitlines() if "error:" in line]
+    assert "no executor JVM found" in line
+    assert f"processes seen: 1 tini, {idle} {os.path.basename(sys.executable)}" in line
+    assert is_alive(pod.pidfd(idle))
+
+
+@jvm_in_pod
+def test_hook_exits_4_and_signals_neither_when_two_executors_run(pods: StartPod, classes: Path) -> None:
+    """With two executor JVMs the hook should exit 4 naming both, and signal neither (each would die of SIGPWR:
+    they install no handler)."""
+    executor = java(classes, "no.handler=true")
+    pod = pods("tini", several(executor, executor))
+    (first, _), (second, _) = pod.ready(count=2)
+    pidfds = [pod.pidfd(first), pod.pidfd(second)]
+
+    result = pod.run_hook()
+
+    assert result.code == DECOM_AMBIGUOUS, result.stderr
+    assert "2 executor JVMs found, none signalled" in result.stderr
+    assert f"pid {first}: " in result.stderr and f"pid {second}: " in result.stderr
+    assert all(is_alive(fd) for fd in pidfds)
+    for fd in pidfds:
+        signal.pidfd_send_signal(fd, signal.SIGKILL)
+    statuses = pod.streams.wait_for("exit ", count=2)
+    assert statuses == [f"exit 0 {EXIT_ON_KILL}", f"exit 1 {EXIT_ON_KILL}"], f"{EXIT_ON_PWR}: one had SIGPWR"
+
+
+@pytest.fixture
+def decoy(classes: Path) -> list[str]:
+    """A JVM with another main class whose -D value is the executor class name (no handler: SIGPWR kills it)."""
+    return java(classes, f"x={EXECUTOR_CLASS}", main=DECOY_CLASS)
+
+
+@jvm_in_pod
+def test_hook_exits_3_when_only_a_decoy_names_the_executor_class(pods: StartPod, decoy: list[str]) -> None:
+    """A JVM whose -D value contains the executor class name is not an executor: the hook should exit 3."""
+    pod = pods("tini", several(decoy))
+    ((pid, _),) = pod.ready()
+
+    result = pod.run_hook()
+
+    assert result.code == DECOM_NOT_FOUND, result.stderr
+    assert f"{pid} java" in result.stderr  # seen, and not taken for the executor
+    signal.pidfd_send_signal(pod.pidfd(pid), signal.SIGKILL)
+    assert pod.streams.wait_for("exit 0 ") == [f"exit 0 {EXIT_ON_KILL}"], f"{EXIT_ON_PWR}: it had SIGPWR"
+
+
+@jvm_in_pod
+def test_hook_signals_the_executor_and_not_the_decoy(pods: StartPod, classes: Path, decoy: list[str]) -> None:
+    """With a decoy and the executor running, the hook should drain the executor and leave the decoy alone."""
+    pod = pods("tini", several(java(classes, f"drain.ms={DRAIN_MS}"), decoy))
+    ready = dict((line.split()[-1], pid) for pid, line in pod.ready(count=2))
+    decoy_pid, executor = ready["decoy"], ready["executor:"]
+    decoy_pidfd = pod.pidfd(decoy_pid)
+
+    result = pod.run_hook()
+
+    assert result.code == DECOM_DRAINED, result.stderr
+    assert f"sent SIGPWR to executor pid {executor}" in result.stderr
+    assert pod.streams.wait_for("exit 0 ") == ["exit 0 0"]  # the executor drained and exited 0
+    assert is_alive(decoy_pidfd)
+    signal.pidfd_send_signal(decoy_pidfd, signal.SIGKILL)
+    assert pod.streams.wait_for("exit 1 ") == [f"exit 1 {EXIT_ON_KILL}"], f"{EXIT_ON_PWR}: it had SIGPWR"
+
+
+# ---- deadlines ---------------------------------------------------------------------------------------------
+
+
+@jvm_in_pod
+def test_hook_exits_5_after_its_deadline_when_the_executor_ignores_the_signal(pods: StartPod, classes: Path) -> None:
+    """Standalone, a JVM that ignores SIGPWR should make the hook exit 5 once LIFECYCLE_DECOMMISSION_TIMEOUT passes."""
+    pod = pods("tini", exec_in_shell(java(classes, "ignore.signals=true")))
+    ((executor, _),) = pod.ready()
+
+    result = pod.run_hook(LIFECYCLE_DECOMMISSION_TIMEOUT="1")
+
+    assert result.code == DECOM_DEADLINE, result.stderr
+    assert 1.0 <= result.seconds < 1.0 + STARTUP
+    assert f"executor pid {executor} still running after LIFECYCLE_DECOMMISSION_TIMEOUT=1s" in result.stderr
+    pod.streams.wait_for("executor: ignoring SIGPWR")
+    assert is_alive(pod.pidfd(executor))  # the standalone hook only reports; the kubelet's SIGTERM comes next
+
+
+@jvm_in_pod
+def test_hook_exits_5_when_lifecycle_has_to_escalate(pods: StartPod, classes: Path) -> None:
+    """Under lifecycle, a JVM that ignores SIGPWR and SIGTERM is SIGKILLed after the deadline and the kill grace;
+    the hook should exit 5 as soon as it is gone."""
+    pod = pods(
+        "container", java(classes, "ignore.signals=true"), LIFECYCLE_DECOMMISSION_TIMEOUT="1", LIFECYCLE_KILL_GRACE="1"
+    )
+    pod.ready()
+
+    result = pod.run_hook()
+
+    assert result.code == DECOM_DEADLINE, result.stderr
+    assert 2.0 <= result.seconds < 2.0 + STARTUP
+    assert "java was killed by SIGKILL" in result.stderr
+    assert pod.exit_code() == 128 + signal.SIGKILL
+    log = pod.streams.text("err")
+    assert "decommission deadline passed: sent SIGTERM to java" in log
+    assert "java outlived LIFECYCLE_KILL_GRACE: sent SIGKILL" in log
+    assert "executor: ignoring SIGPWR" in pod.streams.text("out")
+    assert "executor: ignoring SIGTERM" in pod.streams.text("out")
+
+
+# ---- the signal ----------------------------------------------------------------------------------------------
+
+
+@jvm_in_pod
+def test_hook_drains_with_the_configured_signal_under_tini(pods: StartPod, classes: Path) -> None:
+    """LIFECYCLE_DECOMMISSION_SIGNAL=USR2 should make the hook send SIGUSR2, for an executor listening on USR2."""
+    pod = pods("tini-shared", exec_in_shell(java(classes, "decommission.signal=USR2", "drain.ms=50")))
+    ((executor, _),) = pod.ready()
+
+    result = pod.run_hook(LIFECYCLE_DECOMMISSION_SIGNAL="USR2")
+
+    assert result.code == DECOM_DRAINED, result.stderr
+    assert f"sent SIGUSR2 to executor pid {executor}" in result.stderr
+    pod.streams.wait_for("pause: reaped 2 exit 0", "err")
+    assert "executor: SIGUSR2 received" in pod.streams.text("out")
+
+
+@jvm_in_pod
+def test_hook_drains_with_lifecycles_configured_signal(pods: StartPod, classes: Path) -> None:
+    """Under lifecycle the signal is lifecycle's LIFECYCLE_DECOMMISSION_SIGNAL: USR2 should drain a USR2 executor."""
+    pod = pods("container", java(classes, "decommission.signal=USR2", "drain.ms=50"),
+               LIFECYCLE_DECOMMISSION_SIGNAL="USR2")  # fmt: skip
+    pod.ready()
+
+    result = pod.run_hook()
+
+    assert result.code == DECOM_DRAINED, result.stderr
+    assert "sent SIGUSR2 to the executor (pid 2)" in result.stderr
+    assert pod.exit_code() == 0
+    assert "executor: SIGUSR2 received" in pod.streams.text("out")
+
+
+# ---- usage and configuration ---------------------------------------------------------------------------------
+
+
+def run_alone(*args: str, **env: str) -> HookResult:
+    """The hook as PID 1 of an empty namespace: whatever it does, there is nothing in there to signal."""
+    assert UNSHARE is not None and HOOK is not None
+    started = time.monotonic()
+    done = subprocess.run(
+        [UNSHARE, "--pid", "--mount-proc", "--kill-child", HOOK, *args],
+        env=base_env(**env), stdin=subprocess.DEVNULL, capture_output=True, timeout=TIMEOUT,
+    )  # fmt: skip
+    return HookResult(done.returncode, done.stderr.decode("utf-8", "replace"), time.monotonic() - started)
+
+
+@in_pod
+def test_hook_exits_64_when_given_an_argument() -> None:
+    """The kubelet runs the hook with no arguments: any argument should be a usage error (64) on one line."""
+    result = run_alone("--now")
+
+    assert result.code == EX_USAGE
+    assert result.stderr == (
+        "lifecycle-decommission: error: takes no arguments (it is run by the kubelet as a preStop hook), got '--now'\n"
+    )
+
+
+@in_pod
+def test_hook_exits_78_naming_the_variable_when_the_signal_is_unknown() -> None:
+    """LIFECYCLE_DECOMMISSION_SIGNAL=NOPE should be a configuration error (78): one line naming the variable."""
+    result = run_alone(LIFECYCLE_DECOMMISSION_SIGNAL="NOPE")
+
+    assert result.code == EX_CONFIG
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("lifecycle-decommission: error: LIFECYCLE_DECOMMISSION_SIGNAL: "), line
+    assert "NOPE" in line
+
+
+# ---- the identity re-check (the hook's machine driven in this process, against real processes) ---------------
+
+
+@pytest.fixture
+def blocker() -> Iterator[subprocess.Popen[bytes]]:
+    """A live process that blocks SIGPWR, so a SIGPWR sent to it stays pending where /proc shows it."""
+    process = subprocess.Popen([sys.executable, "-I", "-c", BLOCKER], stdin=subprocess.DEVNULL,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    Streams(process).wait_for(f"ready (pid: {process.pid})")
+    yield process
+    process.kill()
+    process.communicate(timeout=TIMEOUT)
+
+
+def pending(pid: int) -> set[int]:
+    """Signals pending for the process (ShdPnd) or its main thread (SigPnd), from /proc/<pid>/status."""
+    mask = 0
+    with open(f"/proc/{pid}/status") as handle:
+        for line in handle:
+            if line.startswith(("ShdPnd:", "SigPnd:")):
+                mask |= int(line.split()[1], 16)
+    return {sig for sig in range(1, 65) if mask & (1 << (sig - 1))}
+
+
+def decommission(target: Target, pidfd: int) -> Hook:
+    """Drive the hook's state machine from `running` as its standalone path does, up to the signal."""
+    hook = Hook(Log(name="lifecycle-decommission"), knobs.Knobs(), target, pidfd)
+    model = hook.model = Lifecycle(hook)
+    build_machine(model, initial=Phase.running)
+    model.decommission_requested()
+    return hook
+
+
+@pytest.fixture
+def pidfd_of(blocker: subprocess.Popen[bytes]) -> Iterator[int]:
+    """A pidfd on the blocker, as the standalone path opens one on the JVM it found."""
+    fd = os.pidfd_open(blocker.pid)
+    yield fd
+    os.close(fd)
+
+
+def test_send_signal_reaches_a_process_whose_identity_matches(blocker: subprocess.Popen[bytes], pidfd_of: int) -> None:
+    """The control for the tests below: with the recorded start time and argv, SIGPWR should be sent."""
+    pid = blocker.pid
+    hook = decommission(Target(pid, start_time(pid) or 0, cmdline(pid)), pidfd_of)
+
+    assert hook.model is not None and hook.model.state == Phase.decommissioning
+    assert hook.exit_code == DECOM_DRAINED
+    assert signal.SIGPWR in pending(pid)
+
+
+def test_hook_exits_3_without_signalling_when_the_start_time_differs(
+    blocker: subprocess.Popen[bytes], pidfd_of: int, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """A process whose start time is not the one recorded is not the executor found: exit 3, no signal."""
+    pid = blocker.pid
+    hook = decommission(Target(pid, (start_time(pid) or 0) + 1, cmdline(pid)), pidfd_of)
+
+    assert hook.model is not None and hook.model.state == Phase.terminated
+    assert hook.exit_code == DECOM_NOT_FOUND
+    assert signal.SIGPWR not in pending(pid)
+    assert f"pid {pid} is no longer the executor that was found" in capfd.readouterr().err
+
+
+def test_hook_exits_3_without_signalling_when_the_argv_differs(blocker: subprocess.Popen[bytes], pidfd_of: int) -> None:
+    """A process whose argv is not the one recorded is not the executor found: exit 3, no signal."""
+    pid = blocker.pid
+    hook = decommission(Target(pid, start_time(pid) or 0, ("java", "-cp", "x", EXECUTOR_CLASS)), pidfd_of)
+
+    assert hook.exit_code == DECOM_NOT_FOUND
+    assert signal.SIGPWR not in pending(pid)
+
+
+def test_hook_exits_3_when_the_executor_exited_after_it_was_found(capfd: pytest.CaptureFixture[str]) -> None:
+    """A process found, pinned with a pidfd, and gone before the signal should give exit 3, not an error."""
+    process = subprocess.Popen([sys.executable, "-I", "-c", BLOCKER], stdin=subprocess.DEVNULL,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    try:
+        Streams(process).wait_for(f"ready (pid: {process.pid})")
+        target = Target(process.pid, start_time(process.pid) or 0, cmdline(process.pid))
+        pidfd = os.pidfd_open(process.pid)
+    finally:
+        process.kill()
+        process.communicate(timeout=TIMEOUT)
+    try:
+        hook = decommission(target, pidfd)
+    finally:
+        os.close(pidfd)
+
+    assert hook.exit_code == DECOM_NOT_FOUND
+    assert f"pid {process.pid} is no longer the executor that was found" in capfd.readouterr().err
