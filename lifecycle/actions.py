@@ -7,11 +7,11 @@ import os
 import signal
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from lifecycle import termination
 from lifecycle.errors import EX_SOFTWARE, LifecycleError
+from lifecycle.invocation import Invocation
 from lifecycle.knobs import Knobs, signal_name
 from lifecycle.log import Log
 from lifecycle.machine import Lifecycle, Phase
@@ -27,17 +27,6 @@ def phase_value(name: object) -> str:
     if isinstance(name, Phase):
         return name.value
     return Phase[str(name)].value
-
-
-@dataclass
-class Invocation:
-    """What argv asked for: options before the mode, then the mode and its arguments."""
-
-    mode: str
-    args: tuple[str, ...]
-    dry_run: bool = False
-    json: bool = False
-    argv: tuple[str, ...] = field(default=())
 
 
 class Actions:

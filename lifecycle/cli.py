@@ -8,10 +8,9 @@ import time
 from collections.abc import Sequence
 
 from lifecycle import __version__, knobs
-from lifecycle.actions import Invocation, Launcher
 from lifecycle.errors import EX_OK, EX_USAGE, LifecycleError
+from lifecycle.invocation import Invocation
 from lifecycle.log import Log, print_error
-from lifecycle.machine import Lifecycle, build_machine
 
 USAGE = """\
 usage: lifecycle [--dry-run [--json]] driver [SPARK-SUBMIT ARGS…]
@@ -64,6 +63,11 @@ def parse_args(argv: Sequence[str]) -> Invocation | str:
         raise LifecycleError("no mode or command given: expected driver, executor or a command to run", EX_USAGE)
     if as_json and not dry_run:
         raise LifecycleError("--json goes with --dry-run", EX_USAGE)
+    if rest[0] == "executor" and len(rest) > 1:  # upstream ignores them silently; an option here is a mistake
+        raise LifecycleError(
+            f"executor takes no arguments, got {rest[1]!r} (options go before the mode: lifecycle --dry-run executor)",
+            EX_USAGE,
+        )
     if rest[0] in ("driver", "executor"):
         return Invocation(rest[0], rest[1:], dry_run, as_json, tuple(argv))
     return Invocation("pass-through", rest, dry_run, as_json, tuple(argv))
@@ -106,7 +110,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EX_OK
     from lifecycle.signals import block_all, inherited_ignored
 
-    mask = set() if parsed.dry_run else block_all()  # nothing sent during start-up is lost (see handover)
+    mask = set() if parsed.dry_run else block_all()  # before the heavy imports: nothing sent is lost (handover)
+    from lifecycle.actions import Launcher
+    from lifecycle.machine import Lifecycle, build_machine
+
     launcher = Launcher(parsed, early_log(started), knobs.Knobs(), started, mask, inherited_ignored())
     launcher.model = Lifecycle(launcher)
     build_machine(launcher.model)

@@ -31,6 +31,7 @@ from lifecycle.errors import (
     DECOM_DRAINED,
     DECOM_NOT_FOUND,
     DECOM_NOT_PERMITTED,
+    EX_SOFTWARE,
     EX_USAGE,
     ConfigError,
     LifecycleError,
@@ -79,9 +80,24 @@ def cmdline(pid: int) -> tuple[str, ...]:
 
 
 # java launcher options whose value is the next argument (java -help): skipped when finding the main class.
-VALUE_OPTIONS = frozenset({"-cp", "-classpath", "--class-path", "-p", "--module-path", "--upgrade-module-path",
-                           "--add-modules", "--add-reads", "--add-exports", "--add-opens", "--limit-modules",
-                           "--patch-module", "--enable-native-access", "--source"})
+VALUE_OPTIONS = frozenset(
+    {
+        "-cp",
+        "-classpath",
+        "--class-path",
+        "-p",
+        "--module-path",
+        "--upgrade-module-path",
+        "--add-modules",
+        "--add-reads",
+        "--add-exports",
+        "--add-opens",
+        "--limit-modules",
+        "--patch-module",
+        "--enable-native-access",
+        "--source",
+    }
+)
 
 
 def main_class(argv: Sequence[str]) -> str | None:
@@ -146,8 +162,9 @@ class Hook:
 
         assert event.transition is not None
         source, dest = phase_value(event.transition.source), phase_value(event.transition.dest)
-        self.log.info("transition", f"{source} -> {dest} ({event.event.name})", source=source, dest=dest,
-                      trigger=event.event.name)
+        self.log.info(
+            "transition", f"{source} -> {dest} ({event.event.name})", source=source, dest=dest, trigger=event.event.name
+        )
 
     def start_decommission(self, event: EventData) -> None:
         assert self.model is not None
@@ -159,20 +176,30 @@ class Hook:
     def send_signal(self) -> None:
         # Identity re-check after the pidfd is open: the pidfd pins the process we found, or none.
         if start_time(self.target.pid) != self.target.start_time or cmdline(self.target.pid) != self.target.cmdline:
-            raise LifecycleError(f"pid {self.target.pid} is no longer the executor that was found (it exited, or "
-                                 "its start time or argv changed); nothing was signalled", DECOM_NOT_FOUND)
+            raise LifecycleError(
+                f"pid {self.target.pid} is no longer the executor that was found (it exited, or "
+                "its start time or argv changed); nothing was signalled",
+                DECOM_NOT_FOUND,
+            )
         sig = self.knobs.decommission_signal
         try:
             signal.pidfd_send_signal(self.pidfd, sig)
         except ProcessLookupError:
-            raise LifecycleError(f"executor pid {self.target.pid} exited before it could be signalled",
-                                 DECOM_NOT_FOUND) from None
+            raise LifecycleError(
+                f"executor pid {self.target.pid} exited before it could be signalled", DECOM_NOT_FOUND
+            ) from None
         except PermissionError:
-            raise LifecycleError(f"not permitted to signal executor pid {self.target.pid} (run the hook as the "
-                                 "container's user)", DECOM_NOT_PERMITTED) from None
+            raise LifecycleError(
+                f"not permitted to signal executor pid {self.target.pid} (run the hook as the container's user)",
+                DECOM_NOT_PERMITTED,
+            ) from None
         self.signalled_at = time.monotonic()
-        self.log.info("decommission", f"sent {knobs.signal_name(sig)} to executor pid {self.target.pid}",
-                      pid=self.target.pid, signal=knobs.signal_name(sig))
+        self.log.info(
+            "decommission",
+            f"sent {knobs.signal_name(sig)} to executor pid {self.target.pid}",
+            pid=self.target.pid,
+            signal=knobs.signal_name(sig),
+        )
 
     def terminate(self, event: EventData) -> None:
         error = event.kwargs.get("error")
@@ -180,8 +207,10 @@ class Hook:
             self.exit_code = error.exit_code
             self.log.error("error", error.message)
             return
-        self.log.info("drained", f"executor pid {self.target.pid} exited "
-                      f"{time.monotonic() - self.signalled_at:.3f}s after the signal")
+        self.log.info(
+            "drained",
+            f"executor pid {self.target.pid} exited {time.monotonic() - self.signalled_at:.3f}s after the signal",
+        )
 
     # The hook attaches in `running` and only ever decommissions: the other actions are never reached.
     def supervise(self, event: EventData) -> None:
@@ -213,21 +242,35 @@ def via_supervisor(conn: object, settings: knobs.Knobs, log: Log) -> int:
         raise LifecycleError("the lifecycle supervisor hung up before the request", DECOM_NOT_FOUND)
     poller = select.poll()
     poller.register(conn.fileno(), select.POLLIN)
+    accepted = False
     while True:
         if not poller.poll(PROGRESS_EVERY * 1000):  # bounded: wakes to log progress
-            log.info("waiting", "still waiting for the executor to exit",
-                     elapsed_s=round(log.elapsed_ms() / 1000, 1))
+            log.info("waiting", "still waiting for the executor to exit", elapsed_s=round(log.elapsed_ms() / 1000, 1))
             continue
         message = control.receive(conn)
         fields = {f"supervisor_{key}": value for key, value in (message or {}).items()}
+        if message is None and not accepted:
+            raise LifecycleError(
+                "the lifecycle supervisor dropped the request before accepting it", DECOM_NOT_PERMITTED
+            )
         if message is None:  # the supervisor exited without telling: the JVM is gone with it
             log.info("drained", "the lifecycle supervisor closed the channel")
             return DECOM_DRAINED
+        if message.get("event") == "refused":
+            raise LifecycleError(
+                f"the lifecycle supervisor refused the request: {message.get('reason')}", DECOM_NOT_PERMITTED
+            )
         if message.get("event") == "accepted":
-            log.info("decommission", f"lifecycle (state {message.get('state')}) sent {message.get('signal')} to "
-                     f"the executor (pid {message.get('child_pid')})", **fields)
+            accepted = True
+            log.info(
+                "decommission",
+                f"lifecycle (state {message.get('state')}) sent {message.get('signal')} to "
+                f"the executor (pid {message.get('child_pid')})",
+                **fields,
+            )
         elif message.get("event") == "exited":
-            log.info("drained", f"{message.get('reason')}", **fields)
+            outcome = "deadline" if message.get("deadline_passed") else "drained"
+            log.emit("warning" if outcome == "deadline" else "info", outcome, f"{message.get('reason')}", **fields)
             conn.detach()  # the kernel closes it when we exit; the supervisor waits for our exit (pidfd)
             return DECOM_DEADLINE if message.get("deadline_passed") else DECOM_DRAINED
 
@@ -236,20 +279,29 @@ def standalone(settings: knobs.Knobs, log: Log) -> int:
     """Path 2: find, pin, re-check, signal and wait, driven by the same state machine from `running`."""
     found, seen = find_executors()
     if not found:
-        raise LifecycleError(f"no executor JVM found (no process has an argument equal to {EXECUTOR_CLASSES[0]} or "
-                             f"{EXECUTOR_CLASSES[1]}); processes seen: {', '.join(seen[:20]) or 'none'}",
-                             DECOM_NOT_FOUND)
+        raise LifecycleError(
+            f"no executor JVM found (no process has an argument equal to {EXECUTOR_CLASSES[0]} or "
+            f"{EXECUTOR_CLASSES[1]}); processes seen: {', '.join(seen[:20]) or 'none'}",
+            DECOM_NOT_FOUND,
+        )
     if len(found) > 1:
-        raise LifecycleError(f"{len(found)} executor JVMs found, none signalled: "
-                             + "; ".join(describe(t) for t in found), DECOM_AMBIGUOUS)
+        raise LifecycleError(
+            f"{len(found)} executor JVMs found, none signalled: " + "; ".join(describe(t) for t in found),
+            DECOM_AMBIGUOUS,
+        )
     target = found[0]
     try:
         pidfd = os.pidfd_open(target.pid)
     except ProcessLookupError:
-        raise LifecycleError(f"executor pid {target.pid} exited before it could be signalled",
-                             DECOM_NOT_FOUND) from None
-    except PermissionError:
-        raise LifecycleError(f"not permitted to open executor pid {target.pid}", DECOM_NOT_PERMITTED) from None
+        raise LifecycleError(
+            f"executor pid {target.pid} exited before it could be signalled", DECOM_NOT_FOUND
+        ) from None
+    except OSError as exc:  # EPERM, or ENOSYS/seccomp: without a pidfd no signal can be made race-free
+        raise LifecycleError(
+            f"cannot open a pidfd for executor pid {target.pid}: {exc.strerror} "
+            "(Linux >= 5.3 without a seccomp filter on pidfd_open is needed)",
+            DECOM_NOT_PERMITTED,
+        ) from None
     from lifecycle.machine import Lifecycle, Phase, build_machine
 
     hook = Hook(log, settings, target, pidfd)
@@ -263,9 +315,13 @@ def standalone(settings: knobs.Knobs, log: Log) -> int:
         if wait_for_exit(pidfd, log, settings.decommission_timeout, f"executor pid {target.pid}"):
             model.child_exited()
         else:
-            model.failed(error=LifecycleError(
-                f"executor pid {target.pid} still running after LIFECYCLE_DECOMMISSION_TIMEOUT="
-                f"{settings.decommission_timeout:g}s", DECOM_DEADLINE))
+            model.failed(
+                error=LifecycleError(
+                    f"executor pid {target.pid} still running after LIFECYCLE_DECOMMISSION_TIMEOUT="
+                    f"{settings.decommission_timeout:g}s",
+                    DECOM_DEADLINE,
+                )
+            )
     finally:
         os.close(pidfd)
     return hook.exit_code
@@ -292,3 +348,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LifecycleError as exc:
         log.error("error", exc.message)
         return exc.exit_code
+    except Exception as exc:  # a bug: still one line and a documented code, never a traceback
+        log.error("error", f"internal error: {type(exc).__name__}: {exc}")
+        return EX_SOFTWARE

@@ -12,9 +12,12 @@ _SECRET_NAME = re.compile(r"SECRET|PASSWORD|PASSWD|TOKEN|CREDENTIAL|PRIVATE_KEY|
 _SECRET_ASSIGNMENT = re.compile(r"((?:secret|password|passwd|token|credential)[A-Za-z0-9_.\-]*=)(.+)", re.IGNORECASE)
 
 
+NOT_SECRET = frozenset({"NSS_WRAPPER_PASSWD"})  # a path to a passwd file (identity.py), not a password
+
+
 def is_secret_name(name: str) -> bool:
     """True for variable or property names that look like they hold a secret."""
-    return bool(_SECRET_NAME.search(name))
+    return name not in NOT_SECRET and bool(_SECRET_NAME.search(name))
 
 
 def redact_value(name: str, value: str) -> str:

@@ -208,8 +208,11 @@ class Supervisor(Actions):
             except (BlockingIOError, InterruptedError):  # no more pending (ok to proceed)
                 return
             if not control.peer_allowed(conn):
-                self.log.warning("control", f"refused a decommission request from pid {control.peer_pid(conn)}: "
-                                 "not root and not our uid")
+                self.log.warning(
+                    "control",
+                    f"refused a decommission request from pid {control.peer_pid(conn)}: not root and not our uid",
+                )
+                control.send(conn, {"event": "refused", "reason": "not root and not the supervisor's uid"})
                 conn.close()
                 continue
             conn.setblocking(False)
@@ -233,19 +236,29 @@ class Supervisor(Actions):
         source = f"the preStop command (pid {control.peer_pid(conn)})"
         if self.status is None:
             self.model.decommission_requested(source=source)
-        control.send(conn, {"event": "accepted", "state": self.model.state.value, "child_pid": self.pid,
-                            "signal": signal_name(self.knobs.decommission_signal),
-                            "deadline_s": self.knobs.decommission_timeout})
+        control.send(
+            conn,
+            {
+                "event": "accepted",
+                "state": self.model.state.value,
+                "child_pid": self.pid,
+                "signal": signal_name(self.knobs.decommission_signal),
+                "deadline_s": self.knobs.decommission_timeout,
+            },
+        )
 
     def notify_hooks(self, event: EventData) -> None:
         """Tell every attached preStop command how the child ended, the moment it has."""
         if self.listener is not None:
             self.accept_hooks()  # a hook that connected while the child was exiting hears it too
         outcome = event.kwargs.get("outcome")
-        message = {"event": "exited", "exit_code": self.exit_code,
-                   "child_code": outcome[0] if outcome else None,
-                   "reason": outcome[2] if outcome else str(event.kwargs.get("error")),
-                   "deadline_passed": self.escalations > 0}
+        message = {
+            "event": "exited",
+            "exit_code": self.exit_code,
+            "child_code": outcome[0] if outcome else None,
+            "reason": outcome[2] if outcome else str(event.kwargs.get("error")),
+            "deadline_passed": self.escalations > 0,
+        }
         for conn in self.hooks.values():
             control.send(conn, message)
 
@@ -270,8 +283,11 @@ class Supervisor(Actions):
         for fd in self.hook_pidfds:
             os.close(fd)
         if waiting:
-            self.log.warning("control", f"{len(waiting)} preStop command(s) still running after "
-                             f"{self.knobs.hook_grace:g}s (LIFECYCLE_HOOK_GRACE); exiting anyway")
+            self.log.warning(
+                "control",
+                f"{len(waiting)} preStop command(s) still running after "
+                f"{self.knobs.hook_grace:g}s (LIFECYCLE_HOOK_GRACE); exiting anyway",
+            )
 
     # ---- the loop --------------------------------------------------------------------------------
     def handle_signals(self) -> None:
