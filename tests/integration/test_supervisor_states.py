@@ -1,0 +1,112 @@
+"""The run-phase states (running, decommissioning, terminated) as the JSON log reports them.
+
+Each transition is one JSON object on stderr with `source`, `dest` and `trigger` (LIFECYCLE_LOG_FORMAT=json).
+The expected sequences are restated here from the documented graph (STYLE rule 16), not imported from
+lifecycle.machine, and observed end to end: the start-up process logs the first two transitions and the
+lean supervisor it execs into logs the rest. The child is tests/helpers/print_signals.py.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.integration.test_pid1 import PRINT_SIGNALS, Outcome, Runs, env_for, needs_unshare
+
+pytestmark = pytest.mark.integration
+
+START = [
+    ("initializing", "env-resolved", "settings_loaded"),
+    ("env-resolved", "launching", "plan_built"),
+    ("launching", "running", "child_started"),
+]
+
+
+@pytest.fixture
+def runs() -> Iterator[Runs]:
+    """A Runs whose processes are all SIGKILLed by PID when the test ends."""
+    tracker = Runs()
+    try:
+        yield tracker
+    finally:
+        tracker.close()
+
+
+@pytest.fixture(params=[pytest.param(True, id="pid1", marks=[pytest.mark.pid1, needs_unshare]),
+                        pytest.param(False, id="subreaper")])  # fmt: skip
+def pid1(request: pytest.FixtureRequest) -> bool:
+    """Both ways lifecycle supervises: PID 1 of a new PID namespace, and a child subreaper that is not PID 1."""
+    return bool(request.param)
+
+
+def records(outcome: Outcome) -> list[dict[str, Any]]:
+    """Every JSON log object lifecycle wrote; any other stderr line fails the test."""
+    lines = [line for line in outcome.stderr.splitlines() if line.strip()]
+    return [json.loads(line) for line in lines]
+
+
+def transitions(outcome: Outcome) -> list[tuple[str, str, str]]:
+    return [(r["source"], r["dest"], r["trigger"]) for r in records(outcome) if r["event"] == "transition"]
+
+
+def terminated(outcome: Outcome) -> dict[str, Any]:
+    (record,) = [r for r in records(outcome) if r["event"] == "terminated"]
+    return record
+
+
+def test_child_exiting_while_running_goes_straight_to_terminated(runs: Runs, pid1: bool) -> None:
+    """A child that exits on its own should take lifecycle from running to terminated by child_exited."""
+    run = runs.start([*PRINT_SIGNALS, "--exit-on", "USR2:5"], env_for(LIFECYCLE_LOG_FORMAT="json"), pid1=pid1)
+    run.ready()
+    run.send(signal.SIGUSR2)
+    outcome = run.finish()
+    assert outcome.code == 5
+    assert transitions(outcome) == [*START, ("running", "terminated", "child_exited")]
+    assert terminated(outcome)["exit_code"] == 5
+    assert terminated(outcome)["signal"] is None
+    # The hand-over to the lean supervisor is an exec: one process, one clock, from the first line to the last.
+    assert {r["pid"] for r in records(outcome)} == {1 if pid1 else run.pid}
+    elapsed = [r["elapsed_ms"] for r in records(outcome)]
+    assert elapsed == sorted(elapsed)
+
+
+def test_decommission_then_exit_passes_through_decommissioning(runs: Runs, pid1: bool) -> None:
+    """SIGPWR should move running to decommissioning, and the child's exit then decommissioning to terminated."""
+    run = runs.start([*PRINT_SIGNALS, "--exit-on", "PWR:0"], env_for(LIFECYCLE_LOG_FORMAT="json"), pid1=pid1)
+    run.ready()
+    run.send(signal.SIGPWR)
+    outcome = run.finish()
+    assert outcome.code == 0
+    assert outcome.lines[-1] == str(int(signal.SIGPWR))  # the child got the decommission signal itself
+    assert transitions(outcome) == [
+        *START,
+        ("running", "decommissioning", "decommission_requested"),
+        ("decommissioning", "terminated", "child_exited"),
+    ]
+    (sent,) = [r for r in records(outcome) if r["event"] == "decommission"]
+    assert sent["signal"] == "SIGPWR"
+    assert sent["deadline_s"] is None  # LIFECYCLE_DECOMMISSION_TIMEOUT unset: wait as upstream's decom.sh does
+
+
+def test_deadline_escalates_twice_inside_decommissioning(runs: Runs, pid1: bool) -> None:
+    """A child outliving the deadline should get SIGTERM, then SIGKILL, each a deadline_passed in decommissioning."""
+    env = env_for(LIFECYCLE_LOG_FORMAT="json", LIFECYCLE_DECOMMISSION_TIMEOUT="200ms", LIFECYCLE_KILL_GRACE="200ms")
+    run = runs.start([*PRINT_SIGNALS, "--ignore", "TERM"], env, pid1=pid1)
+    run.ready()
+    run.send(signal.SIGPWR)
+    run.expect(str(int(signal.SIGPWR)))  # handled, and ignored: the child just carries on
+    outcome = run.finish()
+    assert outcome.code == 128 + signal.SIGKILL
+    assert transitions(outcome) == [
+        *START,
+        ("running", "decommissioning", "decommission_requested"),
+        ("decommissioning", "decommissioning", "deadline_passed"),
+        ("decommissioning", "decommissioning", "deadline_passed"),
+        ("decommissioning", "terminated", "child_exited"),
+    ]
+    assert [r["level"] for r in records(outcome) if r["event"] == "deadline"] == ["warning", "warning"]
+    assert terminated(outcome)["signal"] == "SIGKILL"
