@@ -65,14 +65,13 @@ class Echo:
             say(f"{label}: {text.split(' INFO ', 1)[-1][:160]}", line.at)
 
 
-def show_argv(argv: list[str]) -> str:
-    """The executor JVM's argv, the java options and the classpath shortened."""
-    main = argv.index(spark_env.EXECUTOR_CLASS)
-    options = [arg for arg in argv[1:main] if arg not in ("-cp",) and not arg.startswith("-X")][:-1]
-    shown = [argv[0], options[0], "…", options[-1], f"({len(options)} options from SPARK_JAVA_OPT_0..{len(options) - 1})",
-             *argv[argv.index("-cp") - 2 : main + 1]]
-    shown[shown.index("-cp") + 1] = argv[argv.index("-cp") + 1].replace(str(Path(argv[0]).parent), "…")
-    return " ".join([*shown, *argv[main + 1 :]])
+def show_argv(argv: list[str], option_count: int) -> str:
+    """The executor JVM's argv with the java options elided and SPARK_HOME shortened."""
+    options = argv[1 : 1 + option_count]
+    rest = " ".join(argv[1 + option_count :])
+    home = str(spark_env.spark_python().parents[1])
+    return (f"{argv[0]} {options[0]} {options[1]} … {options[-2]} {options[-1]} ({option_count} options, in the "
+            f"order of SPARK_JAVA_OPT_0..{option_count - 1}) {rest.replace(home, '<spark-venv>')}")
 
 
 def report(drain: Drain, states: list[tuple[float, str, str, str]]) -> None:
@@ -101,20 +100,25 @@ def main(argv: list[str] | None = None) -> int:
         layout = "lifecycle" if spark_env.can_use_namespaces() else "plain"
 
     print("== lifecycle with real Spark: master, driver, an executor through lifecycle, a job, a decommission")
-    say(f"pyspark {spark_env.PYSPARK_VERSION}: installing into {spark_env.SPARK_VENV} if needed (once: about a "
-        "minute)")
+    if spark_env.installed_pyspark() is None:
+        say(f"installing pyspark {spark_env.PYSPARK_VERSION} (a whole Spark distribution) into "
+            f"{spark_env.SPARK_VENV}: once, about a minute")
     spark_home = spark_env.ensure_pyspark()
-    say(f"SPARK_HOME={spark_home}")
+    say(f"pyspark {spark_env.PYSPARK_VERSION}: SPARK_HOME={spark_home}")
     processes = Processes(echo=Echo(args.verbose))
     with tempfile.TemporaryDirectory(prefix="lifecycle-spark-demo-") as tmp:
         work = Path(tmp)
         try:
             master = spark_env.start_master(processes, spark_home, work)
             say(f"standalone master ALIVE at {master.url} (no workers: the executor registers by itself)")
-            driver = spark_env.start_driver(processes, spark_home, master, work)
+            # Without namespaces the driver's lifecycle shares the executor's mount namespace and so its control
+            # socket name: in supervise mode it would take the preStop command's request (and decommission the
+            # driver). exec mode leaves the name to the executor's lifecycle.
+            driver = spark_env.start_driver(processes, spark_home, master, work,
+                                            LIFECYCLE_RUN_MODE="exec" if layout == "plain" else "supervise")
             say(f"driver up (lifecycle driver -> spark-submit, client mode): {driver.app_id}, "
                 f"{driver.url}")
-            say(f"job-1 submitted: 2 tasks; each reports when it runs and then blocks until released")
+            say("job-1 submitted: 2 tasks; each reports when it runs and then blocks until released")
             termination_log = work / "termination-log"
             termination_log.touch()
             where = ("as PID 1 of its own PID namespace (unshare --pid --fork --mount-proc lifecycle executor)"
@@ -123,25 +127,26 @@ def main(argv: list[str] | None = None) -> int:
                 f"({len(driver.java_options())} SPARK_JAVA_OPT_<n>)")
             drain = spark_env.run_drain(processes, spark_home, driver, layout, "1", work / "executor-1", say=say,
                                         LIFECYCLE_TERMINATION_LOG=str(termination_log))
-            say(f"the executor JVM's argv: {show_argv(drain.argv)}", drain.registered_at)
+            argv_text = show_argv(drain.argv, len(driver.java_options()))
             pod_code = drain.pod.exit_code()
             records = drain.records()
-            states = [(float(r["elapsed_ms"]) / 1000, str(r["source"]), str(r["dest"]), str(r["trigger"]))
+            states = [(float(str(r["elapsed_ms"])) / 1000, str(r["source"]), str(r["dest"]), str(r["trigger"]))
                       for r in records if r.get("event") == "transition" and r.get("source") != r.get("dest")]
             driver_code = driver.stop()
-            say(f"driver stopped (sc.stop()): lifecycle driver exited {driver_code}")
+            say(f"driver stopped (sc.stop()): exit {driver_code}")
         finally:
             processes.stop()
             if "driver" in locals():
                 driver.coordinator.close()
 
+        print(f"\n== the executor JVM's argv (/proc/<pid>/cmdline)\n  {argv_text}")
         report(drain, states)
         result = drain.result
         print(f"\n== the job's result: {result.get('total')} (expected {result.get('expected')}), "
               f"partitions {result.get('partitions')}")
         print("== termination message:\n    " + termination_log.read_text().strip().replace("\n", "\n    "))
 
-    path = [dest for _, _, dest, _ in states]
+    path = [states[0][1], *(dest for _, _, dest, _ in states)] if states else []
     ok = (drain.hook_code == 0 and pod_code == 0 and result.get("ok") is True
           and result.get("total") == result.get("expected") and path[-3:] == ["running", "decommissioning",
                                                                                 "terminated"])

@@ -55,7 +55,15 @@ class Supervisor(Actions):
         self.tail = StderrTail() if stderr_fd is not None else None
         self.inbox = SignalInbox()
         self.poller = select.poll()
-        self.listener = control.listen()
+        # A driver is never decommissioned; its lifecycle must not take the channel from an executor's
+        # lifecycle in the same mount namespace (a plain host, CI, a demo without root).
+        self.listener = control.listen() if label != "driver" else None
+        if self.listener is None and label != "driver":
+            log.warning(
+                "control",
+                "the decommission channel is taken by another lifecycle in this mount "
+                "namespace: lifecycle-decommission will reach that one, or find the JVM by scanning",
+            )
         self.hooks: dict[int, socket.socket] = {}
         self.hook_pidfds: list[int] = []  # each attached hook's process: we wait for its exit, not its hang-up
 
@@ -146,6 +154,12 @@ class Supervisor(Actions):
                 except OSError:  # our stderr is gone: keep the tail, drop the copy (ok to proceed)
                     break
 
+    def pump_stderr_quietly(self) -> None:
+        """Copy what is in the capture pipe; close it at end of file."""
+        if self.stderr_fd is not None and not self.pump_stderr():
+            os.close(self.stderr_fd)
+            self.stderr_fd = None
+
     def outcome(self) -> tuple[int, int | None, str, list[str]]:
         assert self.status is not None
         code, sig = exit_code(self.status)
@@ -161,6 +175,7 @@ class Supervisor(Actions):
 
     def stop_descendants(self) -> None:
         """tini exits at once and the kernel SIGKILLs what is left (krallin/tini#180): SIGTERM them and wait."""
+        reap(self.pid)  # zombies are not "live descendants": collect them before deciding anything
         try:
             os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
         except ChildProcessError:  # no children means no descendants: orphans are reparented to us (PID 1/subreaper)
@@ -182,12 +197,13 @@ class Supervisor(Actions):
             for pid in descendants(me):
                 send_signal(pid, signal.SIGKILL)
             self.wait_for_descendants(me, time.monotonic() + KILL_WAIT)
+        self.pump_stderr_quietly()
 
     def wait_for_descendants(self, me: int, deadline: float) -> bool:
         """Reap until no descendant is left or the deadline passes; each exit wakes the poll (pidfds)."""
         while True:
+            remaining = descendants(me)  # scan, then reap: one that dies in between is reaped now or next pass
             reap(self.pid)
-            remaining = descendants(me)
             left = deadline - time.monotonic()
             if not remaining:
                 return True
@@ -198,11 +214,14 @@ class Supervisor(Actions):
             for fd in fds:
                 poller.register(fd, select.POLLIN)
             poller.register(self.inbox.read_fd, select.POLLIN)  # SIGCHLD for kernels without pidfds
+            if self.stderr_fd is not None:
+                poller.register(self.stderr_fd, select.POLLIN)  # descendants may still write to it
             try:
                 poller.poll(left * 1000)
             finally:
                 for fd in fds:
                     os.close(fd)
+            self.pump_stderr_quietly()
             self.inbox.drain()
 
     # ---- the preStop command's channel -------------------------------------------------------------
@@ -320,8 +339,10 @@ class Supervisor(Actions):
         while model.state is not Phase.terminated:
             timeout = None if self.deadline is None else max(0.0, self.deadline - time.monotonic()) * 1000
             for fd, _ in self.poller.poll(timeout):
-                if fd == self.stderr_fd and not self.pump_stderr():
-                    self.poller.unregister(fd)
+                if fd == self.stderr_fd:
+                    self.pump_stderr_quietly()
+                    if self.stderr_fd is None:
+                        self.poller.unregister(fd)
                 elif fd == self.pidfd:
                     self.poller.unregister(fd)  # readable for good once the child exits
                     self.collect()

@@ -14,7 +14,8 @@ stdout with one `os.write`, so lines never interleave and nothing is buffered. O
                           this process exits (or on --release-on) they read end-of-file and exit at once
   --release-on SIG        on SIG, print its number, then close that pipe so the orphans exit
   --linger                double-fork one orphan that on SIGTERM prints `lingering (pid: N)`, waits for a line
-                          on stdin, prints `finished (pid: N)` and exits 0 (a slow graceful shutdown)
+                          on stdin, writes `orphan finished its shutdown (pid: N)` on stderr, prints
+                          `finished (pid: N)` and exits 0 (a slow graceful shutdown)
   --stubborn [N]          double-fork one (or N) orphans that ignore SIGTERM and block until SIGKILLed
 
 SIGS is a comma list of names or numbers (TERM,USR1 or 15,10). Orphans get /dev/null for stdout and stderr
@@ -125,6 +126,7 @@ def spawn_lingerer() -> None:
         def linger(signum: int, frame: FrameType | None) -> None:
             say(f"lingering (pid: {os.getpid()})")
             sys.stdin.readline()
+            os.write(2, f"orphan finished its shutdown (pid: {os.getpid()})\n".encode())
             say(f"finished (pid: {os.getpid()})")
             os._exit(0)
 

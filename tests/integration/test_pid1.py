@@ -592,12 +592,20 @@ def test_orphans_are_adopted_and_reaped_leaving_no_zombie(runs: Runs, pid1: bool
     assert run.finish().code == 0
 
 
-def test_lifecycle_waits_for_a_descendant_shutting_down_after_the_child_exits(runs: Runs, pid1: bool) -> None:
-    """After the main child exits, a leftover descendant should get SIGTERM and lifecycle should wait for it.
+@pytest.mark.parametrize("captured", [False, True], ids=["stderr-direct", "stderr-captured"])
+def test_lifecycle_waits_for_a_descendant_shutting_down_after_the_child_exits(
+    runs: Runs, pid1: bool, tmp_path: Path, captured: bool
+) -> None:
+    """After the main child exits, a leftover descendant should get SIGTERM, be waited for, and be heard on stderr.
 
     tini exits at once (krallin/tini#180): as PID 1 that has the kernel SIGKILL the descendant mid-shutdown.
+    With a termination log (`captured`), the child's stderr reaches lifecycle's through lifecycle's own pipe,
+    which the descendant inherited: what it writes while shutting down must still come out.
     """
-    run = runs.start([*PRINT_SIGNALS, "--linger", "--exit-on", "USR2:7"], pid1=pid1, stdin=subprocess.PIPE)
+    termination_log = tmp_path / "termination-log"
+    termination_log.write_text("")
+    env = env_for(LIFECYCLE_TERMINATION_LOG=str(termination_log) if captured else "")
+    run = runs.start([*PRINT_SIGNALS, "--linger", "--exit-on", "USR2:7"], env, pid1=pid1, stdin=subprocess.PIPE)
     orphan = int(run.expect(ORPHAN).group(1))
     run.ready()
     runs.extra.append(run.host_pid(orphan))
@@ -612,6 +620,7 @@ def test_lifecycle_waits_for_a_descendant_shutting_down_after_the_child_exits(ru
     assert outcome.code == 7
     assert outcome.lines[-1] == f"finished (pid: {orphan})"
     assert "1 descendant process(es) left: SIGTERM" in outcome.stderr
+    assert f"orphan finished its shutdown (pid: {orphan})" in outcome.stderr, "the descendant's stderr was lost"
 
 
 @pytest.mark.pid1
