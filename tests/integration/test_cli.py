@@ -16,10 +16,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import psutil
 import pytest
 
 from lifecycle.knobs import KNOBS
+from tests.helpers.processes import kill_tree
 from tests.helpers.recorder import fake_java_home, fake_spark_home, install, read_record
 
 pytestmark = pytest.mark.integration
@@ -68,20 +68,6 @@ class Run:
     stdout: str
     stderr: str
     pid: int
-
-
-def kill_tree(pid: int) -> None:
-    """SIGKILL a process and every descendant it still has, by PID."""
-    try:
-        root = psutil.Process(pid)
-        family = [*root.children(recursive=True), root]
-    except psutil.NoSuchProcess:  # already gone: nothing to kill
-        return
-    for process in family:
-        try:
-            process.kill()
-        except psutil.NoSuchProcess:  # exited meanwhile
-            pass
 
 
 def run(argv: Sequence[str], env: Mapping[str, str], cwd: Path, timeout: float = TIMEOUT) -> Run:

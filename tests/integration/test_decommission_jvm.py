@@ -13,7 +13,7 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -65,16 +65,6 @@ def executor_classes(tmp_path_factory: pytest.TempPathFactory) -> Path:
         capture_output=True,
     )
     return out
-
-
-@pytest.fixture
-def runs() -> Iterator[Runs]:
-    """A Runs whose processes are all SIGKILLed by PID when the test ends."""
-    tracker = Runs()
-    try:
-        yield tracker
-    finally:
-        tracker.close()
 
 
 @pytest.fixture

@@ -23,10 +23,10 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import psutil
 import pytest
 
 from lifecycle.identity import NSS_WRAPPER_GLOBS
+from tests.helpers.processes import kill_tree
 
 ANONYMOUS_UID = 1000770000
 SPARK_HOME = "/opt/spark"
@@ -93,20 +93,6 @@ class Run:
         """The PROBE child's report (its last stdout line)."""
         report: dict[str, object] = json.loads(self.stdout.splitlines()[-1])
         return report
-
-
-def kill_tree(pid: int) -> None:
-    """SIGKILL a process and every descendant it still has, by PID."""
-    try:
-        root = psutil.Process(pid)
-        family = [*root.children(recursive=True), root]
-    except psutil.NoSuchProcess:  # already gone: nothing to kill
-        return
-    for process in family:
-        try:
-            process.kill()
-        except psutil.NoSuchProcess:  # exited meanwhile
-            pass
 
 
 def run(argv: Sequence[str], env: Mapping[str, str], timeout: float = TIMEOUT) -> subprocess.CompletedProcess[str]:

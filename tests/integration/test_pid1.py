@@ -23,7 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -360,23 +360,6 @@ class Runs:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:  # already gone
                 pass
-
-
-@pytest.fixture
-def runs() -> Iterator[Runs]:
-    """A Runs whose processes are all SIGKILLed by PID when the test ends."""
-    tracker = Runs()
-    try:
-        yield tracker
-    finally:
-        tracker.close()
-
-
-@pytest.fixture(params=[pytest.param(True, id="pid1", marks=[pytest.mark.pid1, needs_unshare]),
-                        pytest.param(False, id="subreaper")])  # fmt: skip
-def pid1(request: pytest.FixtureRequest) -> bool:
-    """Both ways lifecycle supervises: PID 1 of a new PID namespace, and a child subreaper that is not PID 1."""
-    return bool(request.param)
 
 
 def no_traceback(outcome: Outcome) -> None:

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import json
 import signal
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.integration.test_pid1 import PRINT_SIGNALS, Outcome, Runs, env_for, needs_unshare
+from tests.integration.test_pid1 import PRINT_SIGNALS, Outcome, Runs, env_for
 
 pytestmark = pytest.mark.integration
 
@@ -24,23 +23,6 @@ START = [
     ("env-resolved", "launching", "plan_built"),
     ("launching", "running", "child_started"),
 ]
-
-
-@pytest.fixture
-def runs() -> Iterator[Runs]:
-    """A Runs whose processes are all SIGKILLed by PID when the test ends."""
-    tracker = Runs()
-    try:
-        yield tracker
-    finally:
-        tracker.close()
-
-
-@pytest.fixture(params=[pytest.param(True, id="pid1", marks=[pytest.mark.pid1, needs_unshare]),
-                        pytest.param(False, id="subreaper")])  # fmt: skip
-def pid1(request: pytest.FixtureRequest) -> bool:
-    """Both ways lifecycle supervises: PID 1 of a new PID namespace, and a child subreaper that is not PID 1."""
-    return bool(request.param)
 
 
 def records(outcome: Outcome) -> list[dict[str, Any]]:
