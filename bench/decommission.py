@@ -40,6 +40,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.helpers.processes import kill_by_pidfd
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 STUB_SOURCE = REPO_ROOT / "examples" / "stub-executor" / "KubernetesExecutorBackend.java"
 EXECUTOR_CLASS = "org.apache.spark.scheduler.cluster.k8s.KubernetesExecutorBackend"
@@ -230,17 +232,7 @@ class Pod:
 
     def kill(self) -> None:
         """SIGKILL every process of the pod, by pidfd, and wait for unshare."""
-        for pid in [*descendants(self.process.pid), self.process.pid]:
-            try:
-                pidfd = os.pidfd_open(pid)
-            except ProcessLookupError:  # exited meanwhile
-                continue
-            try:
-                signal.pidfd_send_signal(pidfd, signal.SIGKILL)
-            except ProcessLookupError:  # exited meanwhile
-                pass
-            finally:
-                os.close(pidfd)
+        kill_by_pidfd([*descendants(self.process.pid), self.process.pid])
         self.process.communicate(timeout=TIMEOUT)
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from lifecycle.knobs import KNOBS
-from tests.helpers.processes import kill_tree
+from tests.helpers.processes import communicate_bounded
 from tests.helpers.recorder import fake_java_home, fake_spark_home, install, read_record
 
 pytestmark = pytest.mark.integration
@@ -75,16 +75,7 @@ def run(argv: Sequence[str], env: Mapping[str, str], cwd: Path, timeout: float =
     process = subprocess.Popen(
         list(argv), env=dict(env), cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
-    try:
-        stdout, stderr = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        kill_tree(process.pid)
-        process.communicate()
-        raise
-    finally:
-        if process.poll() is None:
-            kill_tree(process.pid)
-            process.wait()
+    stdout, stderr = communicate_bounded(process, timeout)
     out, err = stdout.decode("utf-8", "replace"), stderr.decode("utf-8", "replace")
     return Run(process.returncode, out, err, process.pid)
 

@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from lifecycle.identity import NSS_WRAPPER_GLOBS
-from tests.helpers.processes import kill_tree
+from tests.helpers.processes import communicate_bounded
 
 ANONYMOUS_UID = 1000770000
 SPARK_HOME = "/opt/spark"
@@ -100,16 +100,7 @@ def run(argv: Sequence[str], env: Mapping[str, str], timeout: float = TIMEOUT) -
     process = subprocess.Popen(
         list(argv), env=dict(env), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
-    try:
-        stdout, stderr = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        kill_tree(process.pid)
-        process.communicate()
-        raise
-    finally:
-        if process.poll() is None:
-            kill_tree(process.pid)
-            process.wait()
+    stdout, stderr = communicate_bounded(process, timeout)
     return subprocess.CompletedProcess(list(argv), process.returncode, stdout, stderr)
 
 

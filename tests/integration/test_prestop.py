@@ -40,6 +40,7 @@ from lifecycle.decommission import Hook, Target, cmdline, start_time
 from lifecycle.errors import DECOM_AMBIGUOUS, DECOM_DEADLINE, DECOM_DRAINED, DECOM_NOT_FOUND, EX_CONFIG, EX_USAGE
 from lifecycle.log import Log
 from lifecycle.machine import Lifecycle, Phase, build_machine
+from tests.helpers.processes import kill_by_pidfd
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
@@ -299,17 +300,7 @@ class RunningHook:
         """SIGKILL the hook and nsenter, by pidfd, if they are still running."""
         if self.process.poll() is not None:
             return
-        for pid in [*children(self.process.pid), self.process.pid]:
-            try:
-                pidfd = os.pidfd_open(pid)
-            except ProcessLookupError:  # exited meanwhile
-                continue
-            try:
-                signal.pidfd_send_signal(pidfd, signal.SIGKILL)
-            except ProcessLookupError:  # exited meanwhile
-                pass
-            finally:
-                os.close(pidfd)
+        kill_by_pidfd([*children(self.process.pid), self.process.pid])
         self.process.communicate(timeout=TIMEOUT)
 
 
