@@ -182,6 +182,7 @@ class Supervisor(Actions):
             return
         me = self_pid()
         remaining = descendants(me)
+        reap(self.pid)  # scan, then reap: with no live descendant left, no new zombie can appear after this
         if not remaining:
             return
         grace = self.knobs.orphan_grace
