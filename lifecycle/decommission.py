@@ -10,19 +10,17 @@ Run by the kubelet with no arguments and no shell. Two paths:
    the signal through the pidfd (a recycled PID can never be hit) and wait on the pidfd. Limitation: with
    tini as PID 1 of the container, tini exits with the JVM and the kernel SIGKILLs this hook, as it does
    decom.sh; with a shared process namespace (a pause process as PID 1) the hook exits cleanly.
-Must not import pydantic: every millisecond counts against the pod's grace period.
+Every millisecond before the request counts against the pod's grace period, so path 1 imports only os, sys,
+time, select, _socket, struct and lifecycle's stdlib-only modules (no pydantic, dataclasses, typing, json, re,
+enum or signal); path 2 loads the state machine and the signal module when it needs them.
 """
 
 from __future__ import annotations
 
 import os
 import select
-import signal
 import sys
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from lifecycle import control, knobs
 from lifecycle.errors import (
@@ -38,7 +36,11 @@ from lifecycle.errors import (
 )
 from lifecycle.log import Log, print_error
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import _socket
+    from collections.abc import Sequence
+
     from transitions import EventData
 
     from lifecycle.machine import Lifecycle
@@ -52,13 +54,13 @@ PROGRESS_EVERY = 5.0  # seconds between "still waiting" log lines
 KNOB_NAMES = (knobs.DECOMMISSION_SIGNAL, knobs.DECOMMISSION_TIMEOUT, knobs.LOG_FORMAT, knobs.LOG_LEVEL)
 
 
-@dataclass(frozen=True)
 class Target:
     """An executor JVM found by scanning /proc, with what identifies it."""
 
-    pid: int
-    start_time: int
-    cmdline: tuple[str, ...]
+    __slots__ = ("cmdline", "pid", "start_time")
+
+    def __init__(self, pid: int, start_time: int, cmdline: tuple[str, ...]) -> None:
+        self.pid, self.start_time, self.cmdline = pid, start_time, cmdline
 
 
 def start_time(pid: int) -> int | None:
@@ -174,6 +176,8 @@ class Hook:
             self.model.failed(error=exc)  # queued: runs once this transition is complete
 
     def send_signal(self) -> None:
+        import signal
+
         # Identity re-check after the pidfd is open: the pidfd pins the process we found, or none.
         if start_time(self.target.pid) != self.target.start_time or cmdline(self.target.pid) != self.target.cmdline:
             raise LifecycleError(
@@ -233,11 +237,17 @@ def wait_for_exit(pidfd: int, log: Log, timeout: float | None, what: str) -> boo
         log.info("waiting", f"still waiting for {what} to exit", elapsed_s=round(log.elapsed_ms() / 1000, 1))
 
 
-def via_supervisor(conn: object, settings: knobs.Knobs, log: Log) -> int:
-    """Path 1: the supervisor does the work; we wait for its 'exited' message."""
-    import socket
+def typed(value: str) -> object:
+    """A control-message value for the JSON log: true/false as booleans, whole numbers as ints."""
+    if value in ("true", "false"):
+        return value == "true"
+    if value.removeprefix("-").isdigit() and value.isascii():
+        return int(value)
+    return value
 
-    assert isinstance(conn, socket.socket)
+
+def via_supervisor(conn: _socket.socket, log: Log) -> int:
+    """Path 1: the supervisor does the work; we wait for its 'exited' message."""
     if not control.send(conn, control.REQUEST):
         raise LifecycleError("the lifecycle supervisor hung up before the request", DECOM_NOT_FOUND)
     poller = select.poll()
@@ -248,7 +258,7 @@ def via_supervisor(conn: object, settings: knobs.Knobs, log: Log) -> int:
             log.info("waiting", "still waiting for the executor to exit", elapsed_s=round(log.elapsed_ms() / 1000, 1))
             continue
         message = control.receive(conn)
-        fields = {f"supervisor_{key}": value for key, value in (message or {}).items()}
+        fields = {f"supervisor_{key}": typed(value) for key, value in (message or {}).items()}
         if message is None and not accepted:
             raise LifecycleError(
                 "the lifecycle supervisor dropped the request before accepting it", DECOM_NOT_PERMITTED
@@ -269,13 +279,15 @@ def via_supervisor(conn: object, settings: knobs.Knobs, log: Log) -> int:
                 **fields,
             )
         elif message.get("event") == "exited":
-            outcome = "deadline" if message.get("deadline_passed") else "drained"
-            log.emit("warning" if outcome == "deadline" else "info", outcome, f"{message.get('reason')}", **fields)
+            deadline = message.get("deadline_passed") == "true"
+            event = "deadline" if deadline else "drained"
+            log.emit("warning" if deadline else "info", event, message.get("reason", ""), **fields)
             conn.detach()  # the kernel closes it when we exit; the supervisor waits for our exit (pidfd)
-            return DECOM_DEADLINE if message.get("deadline_passed") else DECOM_DRAINED
+            return DECOM_DEADLINE if deadline else DECOM_DRAINED
 
 
 def standalone(settings: knobs.Knobs, log: Log) -> int:
+    # (a lifecycle supervisor would have answered control.connect(): none supervises this container)
     """Path 2: find, pin, re-check, signal and wait, driven by the same state machine from `running`."""
     found, seen = find_executors()
     if not found:
@@ -335,19 +347,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EX_USAGE
     started = time.monotonic()
     try:
-        settings = knobs.load_knobs(names=KNOB_NAMES)
+        log_format, log_level = knobs.log_knobs()
+        values = knobs.parse_knobs(names=KNOB_NAMES)  # only what is set: a bad value is still exit 78
     except ConfigError as exc:
         print_error(exc.message, NAME)
         return exc.exit_code
-    log = Log(settings.log_format, settings.log_level, started, name=NAME)
+    log = Log(log_format, log_level, started, name=NAME)
     try:
         conn = control.connect()
-        if conn is not None:
-            return via_supervisor(conn, settings, log)
-        return standalone(settings, log)
+        if conn is not None:  # the supervisor's own LIFECYCLE_* settings decide the signal and the deadline
+            return via_supervisor(conn, log)
+        return standalone(knobs.Knobs(**values), log)
     except LifecycleError as exc:
         log.error("error", exc.message)
         return exc.exit_code
     except Exception as exc:  # a bug: still one line and a documented code, never a traceback
         log.error("error", f"internal error: {type(exc).__name__}: {exc}")
         return EX_SOFTWARE
+
+
+def run() -> None:
+    """The console script: main(), then exit at once (the interpreter's clean-up is time the kubelet waits)."""
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import math
 import os
-import re
-import signal
-from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
-from typing import Any
 
 from lifecycle.errors import ConfigError
+
+# Only type names come from typing/collections.abc: the preStop command imports this module and every
+# millisecond of its start-up counts against the pod's grace period (mypy reads the guarded imports).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+    from typing import Any
 
 RUN_MODE = "LIFECYCLE_RUN_MODE"
 LOG_FORMAT = "LIFECYCLE_LOG_FORMAT"
@@ -28,8 +30,6 @@ EXIT_REMAP = "LIFECYCLE_EXIT_REMAP"
 TERMINATION_LOG = "LIFECYCLE_TERMINATION_LOG"
 ORPHAN_GRACE = "LIFECYCLE_ORPHAN_GRACE"
 HOOK_GRACE = "LIFECYCLE_HOOK_GRACE"
-
-UNCATCHABLE = {signal.SIGKILL, signal.SIGSTOP}
 
 
 def parse_choice(choices: tuple[str, ...]) -> Callable[[str], str]:
@@ -49,6 +49,8 @@ parse_log_level = parse_choice(("debug", "info", "warning", "error"))
 
 def parse_signal(raw: str) -> int:
     """A catchable signal by name (PWR, SIGPWR, sigterm) or number (30); KILL and STOP are refused."""
+    import signal  # here, not at the top: `signal` imports enum (preStop start-up)
+
     text = raw.strip().upper()
     if text.isdigit():
         number = int(text)
@@ -60,13 +62,15 @@ def parse_signal(raw: str) -> int:
             number = int(signal.Signals[name])
         except KeyError:
             raise ValueError(f"expected a signal name like PWR, TERM or USR1, or a number, got {raw!r}") from None
-    if number in UNCATCHABLE:
+    if number in (signal.SIGKILL, signal.SIGSTOP):
         raise ValueError(f"{signal_name(number)} cannot be caught, so it cannot drain anything; got {raw!r}")
     return number
 
 
 def signal_name(number: int) -> str:
     """SIGTERM for 15; SIGRTMIN+3 style for real-time signals."""
+    import signal
+
     try:
         return signal.Signals(number).name
     except ValueError:
@@ -75,15 +79,21 @@ def signal_name(number: int) -> str:
         return f"SIG{number}"
 
 
-_DURATION = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*(ms|s|m)?\s*$")
+UNITS = (("ms", 0.001), ("s", 1.0), ("m", 60.0))
 
 
 def parse_duration(raw: str) -> float:
-    """Seconds as a number with an optional unit: 30, 2.5, 500ms, 30s, 2m."""
-    match = _DURATION.match(raw)
-    if not match:
+    """Seconds as a number with an optional unit: 30, 2.5, 500ms, 30s, 2m (digits with one optional point)."""
+    text, scale = raw.strip(), 1.0
+    for unit, unit_scale in UNITS:
+        if text.endswith(unit):
+            text, scale = text[: -len(unit)].rstrip(), unit_scale
+            break
+    whole, point, fraction = text.partition(".")
+    digits = whole + fraction
+    if not digits or not digits.isascii() or not digits.isdigit() or (point and not fraction):
         raise ValueError(f"expected a duration like 30, 2.5s, 500ms or 2m, got {raw!r}")
-    value = float(match.group(1)) * {"ms": 0.001, "s": 1.0, "m": 60.0, None: 1.0}[match.group(2)]
+    value = float(text) * scale
     if not math.isfinite(value):
         raise ValueError(f"expected a finite duration, got {raw!r}")
     return value
@@ -134,14 +144,16 @@ def parse_path(raw: str) -> str:
     return raw
 
 
-@dataclass(frozen=True)
 class Knob:
-    name: str
-    attr: str
-    default: str
-    parse: Callable[[str], Any]
-    accepted: str
-    effect: str
+    """One LIFECYCLE_* variable: its name, the Knobs attribute it sets, its default, parser and documentation."""
+
+    __slots__ = ("accepted", "attr", "default", "effect", "name", "parse")
+
+    def __init__(
+        self, name: str, attr: str, default: str, parse: Callable[[str], Any], accepted: str, effect: str
+    ) -> None:
+        self.name, self.attr, self.default, self.parse = name, attr, default, parse
+        self.accepted, self.effect = accepted, effect
 
 
 KNOBS: tuple[Knob, ...] = (
@@ -244,25 +256,52 @@ KNOBS: tuple[Knob, ...] = (
 )
 
 
-@dataclass(frozen=True)
 class Knobs:
-    """Validated runtime knobs; plain data, serialisable for the hand-over to the lean supervisor."""
+    """Validated runtime knobs; plain data, serialisable for the hand-over to the lean supervisor.
 
-    run_mode: str = "supervise"
-    log_format: str = "text"
-    log_level: str = "info"
-    decommission_signal: int = int(signal.SIGPWR)
-    decommission_trigger: int = int(signal.SIGPWR)
-    decommission_timeout: float | None = None
-    kill_grace: float = 10.0
-    signal_group: bool = False
-    exit_remap: dict[int, int] = field(default_factory=dict)
-    termination_log: str = "/dev/termination-log"
-    orphan_grace: float = 5.0
-    hook_grace: float = 5.0
+    Keyword arguments set attributes by Knob.attr; every other attribute is its knob's parsed default, so
+    the defaults are written once (in KNOBS). A plain class rather than a dataclass: importing dataclasses
+    costs the preStop command ~15 ms.
+    """
+
+    __slots__ = tuple(knob.attr for knob in KNOBS)
+    run_mode: str
+    log_format: str
+    log_level: str
+    decommission_signal: int
+    decommission_trigger: int
+    decommission_timeout: float | None
+    kill_grace: float
+    signal_group: bool
+    exit_remap: dict[int, int]
+    termination_log: str
+    orphan_grace: float
+    hook_grace: float
+
+    def __init__(self, **values: Any) -> None:
+        unknown = set(values) - set(self.__slots__)
+        if unknown:
+            raise TypeError(f"Knobs got unknown fields: {', '.join(sorted(unknown))}")
+        for knob in KNOBS:
+            value = values[knob.attr] if knob.attr in values else knob.parse(knob.default)
+            object.__setattr__(self, knob.attr, value)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"Knobs are read-only (tried to set {name})")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {attr: getattr(self, attr) for attr in self.__slots__}
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Knobs) and self.as_dict() == other.as_dict()
+
+    __hash__ = None  # type: ignore[assignment]  # mutable exit_remap inside: not hashable, as the dataclass
+
+    def __repr__(self) -> str:
+        return "Knobs(" + ", ".join(f"{attr}={value!r}" for attr, value in self.as_dict().items()) + ")"
 
     def to_json_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+        data = self.as_dict()
         data["exit_remap"] = {str(k): v for k, v in self.exit_remap.items()}
         return data
 
@@ -273,8 +312,23 @@ class Knobs:
         return cls(**values)
 
 
-def load_knobs(environ: Mapping[str, str] | None = None, names: tuple[str, ...] | None = None) -> Knobs:
-    """Parse the LIFECYCLE_* knobs (all, or only `names`); every problem is one line of a ConfigError."""
+def log_knobs(environ: Mapping[str, str] | None = None) -> tuple[str, str]:
+    """(log format, log level) alone: the preStop command's first need, without building Knobs."""
+    env = os.environ if environ is None else environ
+    problems, values = [], []
+    for name, parse, default in ((LOG_FORMAT, parse_log_format, "text"), (LOG_LEVEL, parse_log_level, "info")):
+        try:
+            values.append(parse(env.get(name, default)))
+        except ValueError as exc:
+            problems.append(f"{name}: {exc}")
+    if problems:
+        raise ConfigError(problems)
+    return values[0], values[1]
+
+
+def parse_knobs(environ: Mapping[str, str] | None = None, names: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """The LIFECYCLE_* knobs that are set (all, or only `names`), parsed into {attr: value}; every problem is
+    one line of a ConfigError. Defaults are not filled in (Knobs does that)."""
     env = os.environ if environ is None else environ
     values: dict[str, Any] = {}
     problems: list[str] = []
@@ -290,4 +344,9 @@ def load_knobs(environ: Mapping[str, str] | None = None, names: tuple[str, ...] 
             problems.append(f"{knob.name}: {exc}")
     if problems:
         raise ConfigError(problems)
-    return Knobs(**values)
+    return values
+
+
+def load_knobs(environ: Mapping[str, str] | None = None, names: tuple[str, ...] | None = None) -> Knobs:
+    """Parse the LIFECYCLE_* knobs (all, or only `names`), with defaults for the rest."""
+    return Knobs(**parse_knobs(environ, names))

@@ -1,14 +1,16 @@
 """Structured log lines on stderr: one line per event, text or JSON (LIFECYCLE_LOG_FORMAT).
 
-Stdlib only: the lean supervisor and the preStop command use it too.
+Stdlib only: the lean supervisor and the preStop command use it too. JSON lines are built here with the C
+string escaper behind the json module (`_json`), the same bytes json.dumps writes, without importing json
+(and with it re): the preStop command's start-up counts against the pod's grace period.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
+from _json import encode_basestring_ascii
 
 LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}
 
@@ -49,7 +51,7 @@ class Log:
                 "message": message,
             }
             record.update(fields)
-            line = json.dumps(record, default=str, sort_keys=False)
+            line = to_json(record)
         else:
             prefix = f"{self.name}: [{elapsed / 1000:8.3f}s] "
             tag = "" if level == "info" else f"{level}: "
@@ -70,6 +72,31 @@ class Log:
 
     def error(self, event: str, message: str, **fields: object) -> None:
         self.emit("error", event, message, **fields)
+
+
+def to_json(value: object) -> str:
+    """json.dumps(value, default=str) for the values log records hold."""
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, int):
+        return int.__repr__(value)
+    if isinstance(value, float):
+        if value != value:
+            return "NaN"
+        if value in (float("inf"), float("-inf")):
+            return "Infinity" if value > 0 else "-Infinity"
+        return float.__repr__(value)
+    if isinstance(value, str):
+        return encode_basestring_ascii(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(to_json(item) for item in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{encode_basestring_ascii(str(k))}: {to_json(v)}" for k, v in value.items()) + "}"
+    return encode_basestring_ascii(str(value))
 
 
 def print_error(message: str, name: str = "lifecycle") -> None:

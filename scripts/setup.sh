@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(tini dumb-init graphviz libnss-wrapper python3-venv util-linux procps)
+packages=(tini dumb-init graphviz libnss-wrapper python3-venv util-linux procps runc debootstrap)
 missing=()
 for pkg in "${packages[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

@@ -254,4 +254,4 @@ def test_every_knob_is_named_once_with_the_lifecycle_prefix() -> None:
     attrs = [knob.attr for knob in knobs.KNOBS]
     assert len(set(names)) == len(names) == len(set(attrs)) == 12
     assert all(name.startswith("LIFECYCLE_") for name in names)
-    assert set(attrs) == set(knobs.Knobs.__dataclass_fields__)
+    assert set(attrs) == set(knobs.Knobs.__slots__)
