@@ -61,9 +61,7 @@ def connect() -> _socket.socket | None:
 
 def credentials(conn: _socket.socket) -> tuple[int, int, int]:
     """(pid, uid, gid) of the peer (SO_PEERCRED), as they were when it connected."""
-    pid, uid, gid = CREDENTIALS.unpack(
-        conn.getsockopt(_socket.SOL_SOCKET, _socket.SO_PEERCRED, CREDENTIALS.size)
-    )
+    pid, uid, gid = CREDENTIALS.unpack(conn.getsockopt(_socket.SOL_SOCKET, _socket.SO_PEERCRED, CREDENTIALS.size))
     return pid, uid, gid
 
 

@@ -16,6 +16,7 @@ import os
 import sys
 
 from lifecycle import termination
+from lifecycle.oom import OomWatch
 from lifecycle.process import exec_error, spawn
 
 PR_SET_CHILD_SUBREAPER = 36  # prctl(2); kept across execve, not inherited by children
@@ -60,6 +61,7 @@ def hand_over(launcher: object, plan: object) -> None:
             "orphaned descendants will not be reaped by lifecycle",
         )
     read_fd, write_fd = stderr_capture(launcher.knobs.termination_log)
+    oom_watch = OomWatch.start()  # before the child exists: any OOM kill from here on is counted
     try:
         pid = spawn(plan.argv, plan.env, plan.cwd, launcher.mask, launcher.ignored, write_fd)
     except OSError as exc:
@@ -75,6 +77,7 @@ def hand_over(launcher: object, plan: object) -> None:
         "started": launcher.started,
         "stderr_fd": read_fd,
         "knobs": launcher.knobs.to_json_dict(),
+        "oom": [oom_watch.before, oom_watch.where],
     }
     text = json.dumps(payload)
     package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -22,6 +22,7 @@ from lifecycle.actions import Actions
 from lifecycle.knobs import Knobs, signal_name
 from lifecycle.log import Log
 from lifecycle.machine import Lifecycle, Phase, build_machine
+from lifecycle.oom import OomWatch
 from lifecycle.process import catches_signal, descendants, exit_code, open_pidfd, reap, send_signal
 from lifecycle.signals import SignalInbox, forwardable
 from lifecycle.termination import StderrTail
@@ -43,9 +44,12 @@ def self_pid() -> int:
 class Supervisor(Actions):
     """The run-phase actions and the event loop that feeds the machine."""
 
-    def __init__(self, log: Log, knobs: Knobs, label: str, pid: int, stderr_fd: int | None) -> None:
+    def __init__(
+        self, log: Log, knobs: Knobs, label: str, pid: int, stderr_fd: int | None, oom: OomWatch | None = None
+    ) -> None:
         super().__init__(log, knobs, label)
         self.pid = pid
+        self.oom = oom or OomWatch()
         self.pidfd = open_pidfd(pid)
         self.status: int | None = None
         self.deadline: float | None = None
@@ -165,6 +169,10 @@ class Supervisor(Actions):
         code, sig = exit_code(self.status)
         if sig is not None:
             reason = f"{self.label} was killed by {signal_name(sig)}"
+            oom_killed = self.oom.killed() if sig == signal.SIGKILL else None
+            if oom_killed:
+                reason += f": {oom_killed}"
+                self.log.warning("oom", f"{self.label} (pid {self.pid}) {oom_killed}")
         else:
             reason = f"{self.label} exited with code {code}"
         if self.decommissioned_at is not None:
@@ -373,7 +381,9 @@ def main(payload: str, exit_now: bool = False) -> int:
     data = json.loads(payload)
     knobs = Knobs.from_json_dict(data["knobs"])
     log = Log(knobs.log_format, knobs.log_level, data["started"])
-    supervisor = Supervisor(log, knobs, data["label"], data["pid"], data["stderr_fd"])
+    before, where = data.get("oom") or (None, None)
+    oom = OomWatch(before, (where[0], where[1]) if where else None)
+    supervisor = Supervisor(log, knobs, data["label"], data["pid"], data["stderr_fd"], oom)
     model = Lifecycle(supervisor)
     supervisor.model = model
     build_machine(model, initial=Phase.launching)
