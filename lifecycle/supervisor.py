@@ -110,7 +110,7 @@ class Supervisor(Actions):
     def escalate(self, event: EventData) -> None:
         self.escalations += 1
         if self.escalations == 1:
-            send_signal(self.pid, signal.SIGTERM)
+            send_signal(self.pid, signal.SIGTERM, group=self.knobs.signal_group)  # as the kubelet's would be
             self.deadline = time.monotonic() + self.knobs.kill_grace
             self.log.warning(
                 "deadline",
@@ -118,7 +118,7 @@ class Supervisor(Actions):
                 f"in {self.knobs.kill_grace:g}s (LIFECYCLE_KILL_GRACE)",
             )
         else:
-            send_signal(self.pid, signal.SIGKILL)
+            send_signal(self.pid, signal.SIGKILL, group=self.knobs.signal_group)
             self.deadline = None
             self.log.warning("deadline", f"{self.label} outlived LIFECYCLE_KILL_GRACE: sent SIGKILL")
 

@@ -92,3 +92,19 @@ def test_deadline_escalates_twice_inside_decommissioning(runs: Runs, pid1: bool)
     ]
     assert [r["level"] for r in records(outcome) if r["event"] == "deadline"] == ["warning", "warning"]
     assert terminated(outcome)["signal"] == "SIGKILL"
+
+
+def test_deadline_sigterm_reaches_the_group_with_signal_group(runs: Runs, pid1: bool) -> None:
+    """With LIFECYCLE_SIGNAL_GROUP=1 the deadline's SIGTERM should reach the child's process group, as a forwarded
+    signal does: the grandchild hears it while the child still runs (60 s of kill grace are left)."""
+    env = env_for(
+        LIFECYCLE_SIGNAL_GROUP="1", LIFECYCLE_DECOMMISSION_TIMEOUT="100ms", LIFECYCLE_KILL_GRACE="60s"
+    )  # fmt: skip
+    run = runs.start([*PRINT_SIGNALS, "--grandchild", "--exit-on", "USR2:0"], env, pid1=pid1)  # TERM: printed only
+    run.ready()
+    run.send(signal.SIGPWR)
+    run.expect("grandchild 15", timeout=10)
+    run.send(signal.SIGUSR2)  # forwarded to the group: both exit
+    outcome = run.finish()
+    assert outcome.code == 0
+    assert "grandchild 30" not in outcome.lines  # the decommission signal itself is for the child alone
