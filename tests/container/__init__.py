@@ -1,0 +1,1 @@
+"""Container tests: lifecycle as PID 1 of a real OCI container (runc), as Kubernetes runs it."""
