@@ -48,6 +48,16 @@ def listen() -> socket.socket | None:
     return sock
 
 
+def adopt(fd: int) -> socket.socket:
+    """The listening socket handed over by file descriptor (handover.py binds it before the child starts)."""
+    import socket
+
+    sock = socket.socket(fileno=fd)
+    os.set_inheritable(fd, False)
+    sock.setblocking(False)
+    return sock
+
+
 def connect() -> _socket.socket | None:
     """The hook's connection to the supervisor, or None when no lifecycle supervises this container."""
     sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_SEQPACKET | _socket.SOCK_CLOEXEC)

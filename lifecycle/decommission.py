@@ -186,6 +186,15 @@ class Hook:
                 DECOM_NOT_FOUND,
             )
         sig = self.knobs.decommission_signal
+        from lifecycle.process import catches_signal
+
+        if catches_signal(self.target.pid, sig) is False:  # the supervisor's rule, for the same reason
+            self.log.warning(
+                "decommission",
+                f"executor pid {self.target.pid} does not handle {knobs.signal_name(sig)}: sending SIGTERM "
+                "instead (is spark.decommission.enabled=true and the executor registered?)",
+            )
+            sig = signal.SIGTERM
         try:
             signal.pidfd_send_signal(self.pidfd, sig)
         except ProcessLookupError:

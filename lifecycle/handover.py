@@ -15,7 +15,7 @@ import json
 import os
 import sys
 
-from lifecycle import termination
+from lifecycle import control, termination
 from lifecycle.oom import OomWatch
 from lifecycle.process import exec_error, spawn
 
@@ -62,6 +62,12 @@ def hand_over(launcher: object, plan: object) -> None:
         )
     read_fd, write_fd = stderr_capture(launcher.knobs.termination_log)
     oom_watch = OomWatch.start()  # before the child exists: any OOM kill from here on is counted
+    label = plan.mode if plan.mode != "pass-through" else os.path.basename(plan.argv[0])
+    # The decommission channel listens before the child starts: a preStop command that comes while the
+    # lean supervisor is still starting waits in the backlog instead of finding no supervisor. A driver is
+    # never decommissioned and must not take the name from an executor's lifecycle beside it.
+    listener = control.listen() if label != "driver" else None
+    control_fd = listener.detach() if listener is not None else None
     try:
         pid = spawn(plan.argv, plan.env, plan.cwd, launcher.mask, launcher.ignored, write_fd)
     except OSError as exc:
@@ -71,9 +77,12 @@ def hand_over(launcher: object, plan: object) -> None:
     finally:
         if write_fd is not None:
             os.close(write_fd)
+    if control_fd is not None:
+        os.set_inheritable(control_fd, True)  # after the spawn: for the lean supervisor, never the child
     payload = {
         "pid": pid,
-        "label": plan.mode if plan.mode != "pass-through" else os.path.basename(plan.argv[0]),
+        "label": label,
+        "control_fd": control_fd,
         "started": launcher.started,
         "stderr_fd": read_fd,
         "knobs": launcher.knobs.to_json_dict(),

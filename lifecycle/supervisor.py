@@ -45,7 +45,14 @@ class Supervisor(Actions):
     """The run-phase actions and the event loop that feeds the machine."""
 
     def __init__(
-        self, log: Log, knobs: Knobs, label: str, pid: int, stderr_fd: int | None, oom: OomWatch | None = None
+        self,
+        log: Log,
+        knobs: Knobs,
+        label: str,
+        pid: int,
+        stderr_fd: int | None,
+        oom: OomWatch | None = None,
+        control_fd: int | None = None,
     ) -> None:
         super().__init__(log, knobs, label)
         self.pid = pid
@@ -61,7 +68,10 @@ class Supervisor(Actions):
         self.poller = select.poll()
         # A driver is never decommissioned; its lifecycle must not take the channel from an executor's
         # lifecycle in the same mount namespace (a plain host, CI, a demo without root).
-        self.listener = control.listen() if label != "driver" else None
+        if control_fd is not None:
+            self.listener: socket.socket | None = control.adopt(control_fd)
+        else:
+            self.listener = control.listen() if label != "driver" else None
         if self.listener is None and label != "driver":
             log.warning(
                 "control",
@@ -383,7 +393,9 @@ def main(payload: str, exit_now: bool = False) -> int:
     log = Log(knobs.log_format, knobs.log_level, data["started"])
     before, where = data.get("oom") or (None, None)
     oom = OomWatch(before, (where[0], where[1]) if where else None)
-    supervisor = Supervisor(log, knobs, data["label"], data["pid"], data["stderr_fd"], oom)
+    supervisor = Supervisor(
+        log, knobs, data["label"], data["pid"], data["stderr_fd"], oom, data.get("control_fd")
+    )  # fmt: skip
     model = Lifecycle(supervisor)
     supervisor.model = model
     build_machine(model, initial=Phase.launching)

@@ -120,10 +120,12 @@ while signal.sigwait({signal.SIGCHLD, signal.SIGTERM}) == signal.SIGCHLD:
 IDLE = "import os, signal; print(f'ready (pid: {os.getpid()}) idle', flush=True); signal.pause()"
 
 # Stand-in for the executor in the unit tests: SIGPWR stays pending, so /proc shows whether it was sent.
-BLOCKER = (
-    "import os, signal; signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGPWR}); "
+BLOCKER = (  # handles SIGPWR (SigCgt shows it, as an executor's with decommissioning on) but blocks it
+    "import os, signal; signal.signal(signal.SIGPWR, lambda *_: None); "
+    "signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGPWR, signal.SIGTERM}); "
     "print(f'ready (pid: {os.getpid()})', flush=True); signal.pause()"
 )
+BLOCKER_NO_HANDLER = BLOCKER.replace("signal.signal(signal.SIGPWR, lambda *_: None); ", "")
 
 # Injected into the hook with PYTHONPATH: an interpreter that takes a while to finish after its work is
 # done (a loaded node). It stays until PID 1 of its namespace exits, at most 1 s.
@@ -719,10 +721,10 @@ def test_hook_exits_78_naming_the_variable_when_the_signal_is_unknown() -> None:
 # ---- the identity re-check (the hook's machine driven in this process, against real processes) ---------------
 
 
-@pytest.fixture
-def blocker() -> Iterator[subprocess.Popen[bytes]]:
-    """A live process that blocks SIGPWR, so a SIGPWR sent to it stays pending where /proc shows it."""
-    process = subprocess.Popen([sys.executable, "-I", "-c", BLOCKER], stdin=subprocess.DEVNULL,
+@pytest.fixture(params=[BLOCKER], ids=["handles-PWR"])
+def blocker(request: pytest.FixtureRequest) -> Iterator[subprocess.Popen[bytes]]:
+    """A live process that blocks SIGPWR and SIGTERM, so what is sent to it stays pending where /proc shows it."""
+    process = subprocess.Popen([sys.executable, "-I", "-c", request.param], stdin=subprocess.DEVNULL,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
     Streams(process).wait_for(f"ready (pid: {process.pid})")
     yield process
@@ -765,6 +767,20 @@ def test_send_signal_reaches_a_process_whose_identity_matches(blocker: subproces
     assert hook.model is not None and hook.model.state == Phase.decommissioning
     assert hook.exit_code == DECOM_DRAINED
     assert signal.SIGPWR in pending(pid)
+
+
+@pytest.mark.parametrize("blocker", [BLOCKER_NO_HANDLER], ids=["no-PWR-handler"], indirect=True)
+def test_send_signal_falls_back_to_sigterm_when_the_executor_has_no_handler(
+    blocker: subprocess.Popen[bytes], pidfd_of: int, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """An executor without a SIGPWR handler (decommissioning off, or not registered yet) would be killed by
+    SIGPWR's default action: the hook should send SIGTERM instead, with a warning, as the supervisor does."""
+    pid = blocker.pid
+    hook = decommission(Target(pid, start_time(pid) or 0, cmdline(pid)), pidfd_of)
+
+    assert hook.exit_code == DECOM_DRAINED
+    assert pending(pid) & {signal.SIGPWR, signal.SIGTERM} == {signal.SIGTERM}
+    assert f"executor pid {pid} does not handle SIGPWR: sending SIGTERM instead" in capfd.readouterr().err
 
 
 def test_hook_exits_3_without_signalling_when_the_start_time_differs(

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import json
 import signal
+import sys
 from typing import Any
 
 import pytest
 
-from tests.integration.test_pid1 import PRINT_SIGNALS, Outcome, Runs, env_for
+from tests.integration.test_pid1 import PRINT_SIGNALS, REPO_ROOT, Outcome, Runs, env_for
 
 pytestmark = pytest.mark.integration
 
@@ -108,3 +109,21 @@ def test_deadline_sigterm_reaches_the_group_with_signal_group(runs: Runs, pid1: 
     outcome = run.finish()
     assert outcome.code == 0
     assert "grandchild 30" not in outcome.lines  # the decommission signal itself is for the child alone
+
+
+# The first thing the child does: connect to the decommission channel as lifecycle-decommission would.
+CONNECT_AT_ONCE = (
+    "from lifecycle import control; conn = control.connect(); "
+    "print('connected' if conn is not None else 'no supervisor listening', flush=True)"
+)
+
+
+def test_decommission_channel_listens_before_the_child_starts(runs: Runs, pid1: bool) -> None:
+    """A preStop command that comes the moment the JVM starts should find the channel (bound before the spawn,
+    handed to the lean supervisor), not fall back to scanning because the supervisor is still starting."""
+    run = runs.start([sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {str(REPO_ROOT)!r}); "
+                      + CONNECT_AT_ONCE], env_for(), pid1=pid1)  # fmt: skip
+    outcome = run.finish()
+    assert outcome.lines == ["connected"], outcome.stderr
+    assert outcome.code == 0
+    assert "decommission channel is taken" not in outcome.stderr
