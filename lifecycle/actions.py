@@ -7,7 +7,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from lifecycle import termination
 from lifecycle.errors import EX_SOFTWARE, LifecycleError
@@ -27,6 +27,20 @@ def phase_value(name: object) -> str:
     if isinstance(name, Phase):
         return name.value
     return Phase[str(name)].value
+
+
+def write_text(stream: TextIO, text: str) -> None:
+    """Text that may hold undecodable bytes from argv or the environment (surrogate escapes): each such byte
+    is shown as a \\xNN escape, so the output is always valid in the stream's encoding; never an error."""
+    try:
+        shown = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a lone surrogate that no byte became
+        shown = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    try:
+        stream.write(shown)
+    except UnicodeEncodeError:  # a narrower encoding than UTF-8 (C/POSIX locale without UTF-8 mode)
+        stream.write(shown.encode("ascii", "backslashreplace").decode("ascii"))
+    stream.flush()
 
 
 class Actions:
@@ -179,7 +193,7 @@ class Launcher(Actions):
         if self.invocation.dry_run:
             from lifecycle.dryrun import render
 
-            sys.stdout.write(render(self.plan, self.passed, self.details, self.invocation.json))
+            write_text(sys.stdout, render(self.plan, self.passed, self.details, self.invocation.json))
             sys.stdout.flush()
             self.exit_code = 0
             return

@@ -11,6 +11,7 @@ from lifecycle import __version__, knobs
 from lifecycle.errors import EX_OK, EX_USAGE, LifecycleError
 from lifecycle.invocation import Invocation
 from lifecycle.log import Log, print_error
+from lifecycle.redaction import redact_arg
 
 USAGE = """\
 usage: lifecycle [--dry-run [--json]] driver [SPARK-SUBMIT ARGS…]
@@ -55,7 +56,8 @@ def parse_args(argv: Sequence[str]) -> Invocation | str:
             as_json = True
         else:
             raise LifecycleError(
-                f"unknown option {option!r}: expected --dry-run, --json, --help, --version or -- before the mode",
+                f"unknown option {redact_arg(option)!r}: expected --dry-run, --json, --help, --version or -- "
+                "before the mode",
                 EX_USAGE,
             )
     rest = tuple(argv[index:])
@@ -65,7 +67,8 @@ def parse_args(argv: Sequence[str]) -> Invocation | str:
         raise LifecycleError("--json goes with --dry-run", EX_USAGE)
     if rest[0] == "executor" and len(rest) > 1:  # upstream ignores them silently; an option here is a mistake
         raise LifecycleError(
-            f"executor takes no arguments, got {rest[1]!r} (options go before the mode: lifecycle --dry-run executor)",
+            f"executor takes no arguments, got {redact_arg(rest[1])!r} (options go before the mode: "
+            "lifecycle --dry-run executor)",
             EX_USAGE,
         )
     if rest[0] in ("driver", "executor"):
@@ -114,7 +117,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     from lifecycle.actions import Launcher
     from lifecycle.machine import Lifecycle, build_machine
 
-    launcher = Launcher(parsed, early_log(started), knobs.Knobs(), started, mask, inherited_ignored())
+    # Until settings validate, the knobs are the defaults, except where the termination message goes: a
+    # configuration error is reported there too (a path cannot be invalid: nothing can fail here).
+    early_knobs = knobs.load_knobs(names=(knobs.TERMINATION_LOG,))
+    launcher = Launcher(parsed, early_log(started), early_knobs, started, mask, inherited_ignored())
     launcher.model = Lifecycle(launcher)
     build_machine(launcher.model)
     launcher.start()

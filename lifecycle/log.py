@@ -55,7 +55,9 @@ class Log:
         else:
             prefix = f"{self.name}: [{elapsed / 1000:8.3f}s] "
             tag = "" if level == "info" else f"{level}: "
-            line = prefix + tag + message
+            # One event, one line: a value with a newline (an environment variable, a path) must not start
+            # a line of its own, which could pass for one of lifecycle's.
+            line = prefix + tag + message.replace("\r", "\\r").replace("\n", "\\n")
         try:
             os.write(self.fd, (line + "\n").encode("utf-8", "replace"))
         except OSError:  # stderr closed or full: logging is best effort (tini does the same)

@@ -79,6 +79,7 @@ class Supervisor(Actions):
                 "namespace: lifecycle-decommission will reach that one, or find the JVM by scanning",
             )
         self.hooks: dict[int, socket.socket] = {}
+        self.exited_message: dict[str, object] = {}  # what notify_hooks told the hooks: late ones hear it too
         self.hook_pidfds: list[int] = []  # each attached hook's process: we wait for its exit, not its hang-up
 
     # ---- state actions -------------------------------------------------------------------------
@@ -235,6 +236,8 @@ class Supervisor(Actions):
             poller.register(self.inbox.read_fd, select.POLLIN)  # SIGCHLD for kernels without pidfds
             if self.stderr_fd is not None:
                 poller.register(self.stderr_fd, select.POLLIN)  # descendants may still write to it
+            if self.listener is not None:
+                poller.register(self.listener.fileno(), select.POLLIN)  # a preStop command arriving now
             try:
                 poller.poll(left * 1000)
             finally:
@@ -242,6 +245,7 @@ class Supervisor(Actions):
                     os.close(fd)
             self.pump_stderr_quietly()
             self.inbox.drain()
+            self.accept_late_hooks()
 
     # ---- the preStop command's channel -------------------------------------------------------------
     def accept_hooks(self) -> None:
@@ -303,8 +307,23 @@ class Supervisor(Actions):
             "reason": outcome[2] if outcome else str(event.kwargs.get("error")),
             "deadline_passed": self.escalations > 0,
         }
+        self.exited_message = message
         for conn in self.hooks.values():
             control.send(conn, message)
+
+    def accept_late_hooks(self) -> list[int]:
+        """After the child's exit: accept hooks that connect now and tell them at once how it ended.
+
+        Returns what to wait for before exiting: their pidfds (or, without pidfds, their connections).
+        """
+        if self.listener is None:
+            return []
+        known, known_pidfds = set(self.hooks), len(self.hook_pidfds)
+        self.accept_hooks()
+        late = [fd for fd in self.hooks if fd not in known]
+        for fd in late:
+            control.send(self.hooks[fd], self.exited_message)
+        return self.hook_pidfds[known_pidfds:] if self.hook_pidfds else late
 
     def wait_for_hooks(self) -> None:
         """Stay until attached hooks have exited (bounded): when PID 1 exits the kernel SIGKILLs them.
@@ -313,15 +332,21 @@ class Supervisor(Actions):
         to the kubelet as a failed preStop. So wait on each hook's pidfd; without pidfds, on the hang-up.
         """
         deadline = time.monotonic() + self.knobs.hook_grace
+        self.accept_late_hooks()
         waiting = list(self.hook_pidfds) if self.hook_pidfds else list(self.hooks)
         while waiting and time.monotonic() < deadline:
             poller = select.poll()
             for fd in waiting:
                 poller.register(fd, select.POLLIN)
+            if self.listener is not None:
+                poller.register(self.listener.fileno(), select.POLLIN)
             for fd, _ in poller.poll(max(0.0, deadline - time.monotonic()) * 1000):
-                if fd in self.hooks and control.receive(self.hooks[fd]) is not None:
+                if self.listener is not None and fd == self.listener.fileno():
+                    waiting.extend(self.accept_late_hooks())
+                elif fd in self.hooks and control.receive(self.hooks[fd]) is not None:
                     continue  # a message, not the hang-up
-                waiting.remove(fd)
+                elif fd in waiting:
+                    waiting.remove(fd)
         for conn in self.hooks.values():
             conn.close()
         for fd in self.hook_pidfds:
