@@ -88,10 +88,12 @@ def _install_lock(venv: Path, timeout: float) -> Iterator[None]:
         os.close(fd)
 
 
-def ensure_pyspark(version: str = PYSPARK_VERSION, venv: Path = SPARK_VENV, quiet: bool = False) -> Path:
-    """SPARK_HOME of pyspark==`version`, installed once into `venv` (python -m venv + pip install).
+def ensure_pyspark(version: str = PYSPARK_VERSION, venv: Path = SPARK_VENV, quiet: bool = False,
+                   base_python: str | None = None) -> Path:
+    """SPARK_HOME of pyspark==`version`, installed once into `venv` (`base_python -m venv` + pip install).
 
     Cached: when the venv already has this version the call returns at once, without running pip.
+    `base_python` defaults to the interpreter this venv was made from (tests/container passes Debian's).
     """
     home = _installed_home(venv, version)
     if home is not None:
@@ -104,7 +106,7 @@ def ensure_pyspark(version: str = PYSPARK_VERSION, venv: Path = SPARK_VENV, quie
                "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
         output = subprocess.DEVNULL if quiet else None
         if not spark_python(venv).exists():
-            subprocess.run([_base_python(), "-m", "venv", str(venv)], check=True, timeout=120, env=env,
+            subprocess.run([base_python or _base_python(), "-m", "venv", str(venv)], check=True, timeout=120, env=env,
                            stdin=subprocess.DEVNULL, stdout=output)
         started = time.monotonic()
         subprocess.run([str(spark_python(venv)), "-m", "pip", "install", "-qq", f"pyspark=={version}"],

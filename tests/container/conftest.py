@@ -80,6 +80,14 @@ def assets(container_tools: None, tools_env: dict[str, str], tmp_path_factory: p
 
 
 @pytest.fixture(scope="session")
+def pyspark(container_tools: None, tools_env: dict[str, str]) -> image.Pyspark:
+    """pyspark in a venv of Debian's python3 (cached across sessions; about a minute to build), for real Spark."""
+    built = image.build_pyspark(tools_env)
+    FIGURES.record("pyspark venv build (this session; 0 when cached)", built.seconds)
+    return built
+
+
+@pytest.fixture(scope="session")
 def stub_classes(container_tools: None, tools_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Path:
     """tests/helpers/decom.java compiled: the executor stub that drains on SIGPWR."""
     return image.compile_classes(image.REPO_ROOT / "tests" / "helpers" / "decom.java",

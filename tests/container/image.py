@@ -8,6 +8,11 @@
   /usr/bin/python3 (the image's python3 is the same bookworm 3.11) at `<repo>/.container-cache/venv-<key>`,
   keyed by lifecycle's sources; containers bind-mount it read-only at the same path, because console
   scripts' shebangs are absolute.
+* pyspark: `pip install pyspark==<spark_env.PYSPARK_VERSION>` (a whole Spark distribution) into another venv
+  of Debian's /usr/bin/python3 at `<repo>/.container-cache/pyspark-<version>-<key>` (the project's
+  .spark-venv is made from an interpreter under /root, mode 0700, that the container's uid cannot run).
+  Its python runs the PySpark workers inside the container, bind-mounted read-only at the same path, and
+  its pyspark/ directory is the container's SPARK_HOME. Marked `.complete` only when whole.
 * Java classes: tests/helpers/decom.java (the executor stub) and tests/container/probe.java, compiled
   with the host's javac for release 17.
 
@@ -28,6 +33,8 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from tests import spark_env
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CACHE = REPO_ROOT / ".container-cache"
@@ -207,6 +214,47 @@ def build_venv(env: Mapping[str, str]) -> Built:
         mark_used(venv)
         prune("venv", venv)
     return Built(venv, took)
+
+
+@dataclass(frozen=True)
+class Pyspark:
+    """The cached pyspark venv: its interpreter (PYSPARK_PYTHON) and the distribution in it (SPARK_HOME)."""
+
+    venv: Path
+    spark_home: Path
+    seconds: float  # spent building it this session (0 when it was cached)
+
+    @property
+    def python(self) -> Path:
+        return spark_env.spark_python(self.venv)
+
+
+def pyspark_key(env: Mapping[str, str]) -> str:
+    """The pyspark version and Debian python3's X.Y (a venv outlives patch releases, not minor ones)."""
+    minor = run(["/usr/bin/python3", "-c", "import sys; print('%d.%d' % sys.version_info[:2])"], env, COMPILE_TIMEOUT)
+    return digest([spark_env.PYSPARK_VERSION.encode(), minor.strip().encode()])
+
+
+def build_pyspark(env: Mapping[str, str]) -> Pyspark:
+    """pyspark installed into a venv of Debian's python3 (spark_env.ensure_pyspark), readable by any uid."""
+    venv = CACHE / f"pyspark-{spark_env.PYSPARK_VERSION}-{pyspark_key(env)}"
+    complete = venv / ".complete"
+    with cache_lock():
+        took = 0.0
+        if not complete.exists():
+            started = time.monotonic()
+            remove(venv)  # an earlier build that did not finish
+            built = spark_env.ensure_pyspark(venv=venv, quiet=True, base_python="/usr/bin/python3")
+            # upstream's Dockerfile makes /opt/spark/work-dir: the mount point of the working directory's emptyDir
+            (built / "work-dir").mkdir(exist_ok=True)
+            readable_by_all(venv)
+            complete.touch()
+            took = time.monotonic() - started
+        home = spark_env.installed_pyspark(venv=venv)
+        assert home is not None, f"{venv} is marked complete but holds no pyspark {spark_env.PYSPARK_VERSION}"
+        mark_used(venv)
+        prune("pyspark", venv)
+    return Pyspark(venv, home, took)
 
 
 def readable_by_all(root: Path) -> None:

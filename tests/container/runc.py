@@ -10,6 +10,7 @@ a grace period, then `runc kill ID KILL`. Nothing sleeps: every wait is a poll o
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
@@ -26,6 +27,7 @@ from typing import IO, Any
 from tests.container.spec import CGROUP_PARENT, SYSTEM_PATH, Assets, Options, container_spec
 from tests.helpers.processes import kill_tree
 from tests.integration.test_pid1 import READY, Lines
+from tests.spark_env import Output
 
 RUNC = shutil.which("runc", path=SYSTEM_PATH)
 RUNC_ROOT = "/run/lifecycle-tests/runc"  # runc --root: this suite's container state, apart from anyone else's
@@ -128,6 +130,7 @@ class Container:
         self.spec: dict[str, Any] = {}
         self._stdout: IO[bytes] | None = None
         self.out: Lines | None = None
+        self.err: Output | None = None  # with Options.capture_stderr: every stderr line, waited for with wait_for
 
     def start(self) -> None:
         """Lay out the bundle, mount the overlay and `runc run -d` under the shim; returns at once."""
@@ -161,8 +164,13 @@ class Container:
         ]  # fmt: skip
         read_fd, write_fd = os.pipe()
         try:
-            with open(self.stderr_path, "wb") as stderr:
-                self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=write_fd, stderr=stderr)
+            if self.options.capture_stderr:
+                self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=write_fd,
+                                                stderr=subprocess.PIPE)  # fmt: skip
+                self.err = Output(self.process, self.id)
+            else:
+                with open(self.stderr_path, "wb") as stderr:
+                    self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=write_fd, stderr=stderr)
         finally:
             os.close(write_fd)
         self._stdout = os.fdopen(read_fd, "rb", buffering=0)
@@ -184,7 +192,13 @@ class Container:
         return self.out.rest(timeout)
 
     def stderr(self) -> str:
+        if self.err is not None:
+            return self.err.text("err")
         return self.stderr_path.read_text(errors="replace")
+
+    def init_pid(self) -> int:
+        """PID 1 of the container as the host sees it (`runc state`: known from `runc create` on)."""
+        return int(json.loads(runc("state", self.id).stdout)["pid"])
 
     def log(self) -> list[dict[str, Any]]:
         """lifecycle's own JSON log lines (LIFECYCLE_LOG_FORMAT=json) from the container's stderr."""
@@ -270,3 +284,7 @@ class Container:
         if self._stdout is not None:
             self._stdout.close()
             self._stdout = None
+        if self.err is not None and self.process is not None and self.process.stderr is not None:
+            with contextlib.suppress(TimeoutError):  # a writer outlived the container: its reader is a daemon
+                self.err.wait_closed(CLEANUP_TIMEOUT)
+            self.process.stderr.close()

@@ -4,12 +4,16 @@ Read-only root, uid 1000770000 with gid 0 and no supplementary groups, no capabi
 a memory limit, emptyDirs (tmpfs) at /tmp and the working directory, a new network namespace (runc brings its
 loopback up), the kubelet's /dev/termination-log bind mount, and SPARK_HOME, the executor classes and
 lifecycle's venv bind-mounted read-only (the venv at its host path: console scripts' shebangs are absolute).
+
+`Options.host_network` is a pod with `hostNetwork: true` instead: containerd's CRI plugin then joins the
+host's network *and* UTS namespaces (no hostname of its own, HOSTNAME is the node's), everything else the same.
 """
 
 from __future__ import annotations
 
 import copy
 import resource
+import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,6 +79,10 @@ class Options:
     cwd: str = WORK_DIR
     whiteouts: Sequence[str] = ()  # image paths deleted by the top layer (overlayfs whiteouts)
     replaced: Mapping[str, tuple[bytes, int]] = field(default_factory=dict)  # path: (content, mode) in that layer
+    spark_home: Path | None = None  # mounted at SPARK_HOME instead of the assets' (needs a work-dir/ in it)
+    binds: Sequence[Path] = ()  # more host directories, bind-mounted read-only at the same path
+    host_network: bool = False  # hostNetwork: the host's network and UTS namespaces
+    capture_stderr: bool = False  # stderr through a pipe read line by line (Container.err), not into a file
 
 
 def nofile_limit() -> int:
@@ -85,25 +93,28 @@ def nofile_limit() -> int:
 
 def container_spec(assets: Assets, options: Options, rootfs: Path, cid: str, termination_log: Path) -> dict[str, Any]:
     """The OCI runtime config (config.json) for one container."""
-    env = {"PATH": SYSTEM_PATH, "HOSTNAME": cid, "HOME": "/", **options.env}  # containerd: HOME=/ without an entry
+    hostname = socket.gethostname() if options.host_network else cid
+    env = {"PATH": SYSTEM_PATH, "HOSTNAME": hostname, "HOME": "/", **options.env}  # containerd: HOME=/, no entry
     mounts = copy.deepcopy(DEFAULT_MOUNTS)
     if options.tmp_tmpfs:
         mounts.append({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs",
                        "options": ["nosuid", "nodev", "mode=1777"]})  # fmt: skip
-    mounts.append({"destination": SPARK_HOME, "type": "bind", "source": str(assets.spark_home),
+    mounts.append({"destination": SPARK_HOME, "type": "bind", "source": str(options.spark_home or assets.spark_home),
                    "options": ["rbind", "ro", "nosuid", "nodev"]})  # fmt: skip
     mounts.append({"destination": WORK_DIR, "type": "tmpfs", "source": "tmpfs",
                    "options": ["nosuid", "nodev", "mode=1777"]})  # fmt: skip
     if options.classes is not None:
         mounts.append({"destination": CLASSES, "type": "bind", "source": str(options.classes),
                        "options": ["rbind", "ro", "nosuid", "nodev"]})  # fmt: skip
-    mounts.append({"destination": str(assets.venv), "type": "bind", "source": str(assets.venv),
-                   "options": ["rbind", "ro", "nosuid", "nodev"]})  # fmt: skip
+    for path in (assets.venv, *options.binds):
+        mounts.append({"destination": str(path), "type": "bind", "source": str(path),
+                       "options": ["rbind", "ro", "nosuid", "nodev"]})  # fmt: skip
     if options.termination_log:
         mounts.append({"destination": TERMINATION_LOG, "type": "bind", "source": str(termination_log),
                        "options": ["rbind", "rw"]})  # fmt: skip
     nofile = nofile_limit()
-    return {
+    namespaces = ("pid", "ipc", "mount") if options.host_network else ("pid", "network", "ipc", "uts", "mount")
+    spec: dict[str, Any] = {
         "ociVersion": "1.0.2-dev",
         "process": {
             "terminal": False,
@@ -116,13 +127,15 @@ def container_spec(assets: Assets, options: Options, rootfs: Path, cid: str, ter
             "noNewPrivileges": True,
         },
         "root": {"path": str(rootfs), "readonly": True},
-        "hostname": cid,
         "mounts": mounts,
         "linux": {
             "cgroupsPath": f"{CGROUP_PARENT}/{cid}",
             "resources": {"devices": [{"allow": False, "access": "rwm"}], "memory": {"limit": options.memory}},
-            "namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount")],
+            "namespaces": [{"type": t} for t in namespaces],
             "maskedPaths": MASKED_PATHS,
             "readonlyPaths": READONLY_PATHS,
         },
     }
+    if not options.host_network:  # runc refuses a hostname without a UTS namespace of the container's own
+        spec["hostname"] = cid
+    return spec
