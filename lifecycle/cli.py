@@ -11,7 +11,7 @@ from lifecycle import __version__, knobs
 from lifecycle.errors import EX_OK, EX_USAGE, LifecycleError
 from lifecycle.invocation import Invocation
 from lifecycle.log import Log, print_error
-from lifecycle.redaction import redact_arg
+from lifecycle.redaction import known_secrets, redact_arg
 
 USAGE = """\
 usage: lifecycle [--dry-run [--json]] driver [SPARK-SUBMIT ARGS…]
@@ -37,6 +37,11 @@ exit codes: the child's code; 128+N if it died of signal N; 126 not executable; 
 """
 
 
+def shown(arg: str) -> str:
+    """An argument as an error message may quote it: secret assignments and known secret values redacted."""
+    return redact_arg(arg, known_secrets(os.environ))
+
+
 def parse_args(argv: Sequence[str]) -> Invocation | str:
     """An Invocation, or the text to print for --help/--version. Options are only read before the mode."""
     dry_run = as_json = False
@@ -56,7 +61,7 @@ def parse_args(argv: Sequence[str]) -> Invocation | str:
             as_json = True
         else:
             raise LifecycleError(
-                f"unknown option {redact_arg(option)!r}: expected --dry-run, --json, --help, --version or -- "
+                f"unknown option {shown(option)!r}: expected --dry-run, --json, --help, --version or -- "
                 "before the mode",
                 EX_USAGE,
             )
@@ -67,7 +72,7 @@ def parse_args(argv: Sequence[str]) -> Invocation | str:
         raise LifecycleError("--json goes with --dry-run", EX_USAGE)
     if rest[0] == "executor" and len(rest) > 1:  # upstream ignores them silently; an option here is a mistake
         raise LifecycleError(
-            f"executor takes no arguments, got {redact_arg(rest[1])!r} (options go before the mode: "
+            f"executor takes no arguments, got {shown(rest[1])!r} (options go before the mode: "
             "lifecycle --dry-run executor)",
             EX_USAGE,
         )

@@ -6,16 +6,17 @@ import json
 from typing import Any
 
 from lifecycle.plan import LaunchPlan
-from lifecycle.redaction import redact_arg, redact_value
+from lifecycle.redaction import known_secrets, redact_arg, redact_argv, redact_value
 
 
 def as_dict(plan: LaunchPlan, passed: list[str], details: dict[str, Any]) -> dict[str, Any]:
+    known = known_secrets(plan.env)
     return {
         "mode": plan.mode,
         "states": passed,
         "launched": False,
-        "argv": [redact_arg(arg) for arg in plan.argv],
-        "env": {name: redact_value(name, plan.env[name]) for name in plan.changed},
+        "argv": redact_argv(plan.argv, known),
+        "env": {name: redact_arg(redact_value(name, plan.env[name]), known) for name in plan.changed},
         "cwd": plan.cwd,
         "classpath": [{"value": e.value, "source": e.source} for e in plan.classpath],
         "java_home": details.get("java_home"),

@@ -24,6 +24,7 @@ from lifecycle.log import Log
 from lifecycle.machine import Lifecycle, Phase, build_machine
 from lifecycle.oom import OomWatch
 from lifecycle.process import catches_signal, descendants, exit_code, open_pidfd, reap, send_signal
+from lifecycle.redaction import known_secrets
 from lifecycle.signals import SignalInbox, forwardable
 from lifecycle.termination import StderrTail
 
@@ -63,7 +64,7 @@ class Supervisor(Actions):
         self.escalations = 0
         self.decommissioned_at: float | None = None
         self.stderr_fd = stderr_fd
-        self.tail = StderrTail() if stderr_fd is not None else None
+        self.tail = StderrTail(known_secrets(os.environ)) if stderr_fd is not None else None
         self.inbox = SignalInbox()
         self.poller = select.poll()
         # A driver is never decommissioned; its lifecycle must not take the channel from an executor's

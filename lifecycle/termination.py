@@ -5,7 +5,7 @@ from __future__ import annotations
 import collections
 import os
 
-from lifecycle.redaction import redact_arg
+from lifecycle.redaction import redact_text
 
 MESSAGE_LIMIT = 4096  # bytes: the kubelet truncates termination messages at 4096
 TAIL_BYTES = 16384  # how much of the child's stderr is kept to find its last lines
@@ -15,7 +15,8 @@ TAIL_LINES = 20
 class StderrTail:
     """Keeps the last TAIL_BYTES of what passes through; the bytes themselves go on unchanged."""
 
-    def __init__(self) -> None:
+    def __init__(self, secrets: tuple[str, ...] = ()) -> None:
+        self.secrets = secrets  # values to hunt for in the lines (redaction.known_secrets)
         self.chunks: collections.deque[bytes] = collections.deque()
         self.size = 0
 
@@ -27,7 +28,7 @@ class StderrTail:
 
     def lines(self, count: int = TAIL_LINES) -> list[str]:
         text = b"".join(self.chunks)[-TAIL_BYTES:].decode("utf-8", "replace")
-        return [redact_arg(line) for line in text.splitlines()[-count:]]
+        return [redact_text(line, self.secrets) for line in text.splitlines()[-count:]]
 
 
 def usable(path: str) -> bool:

@@ -1,0 +1,253 @@
+"""Secrets never leave lifecycle: every byte of stdout, stderr and the termination message is searched for them.
+
+What lifecycle treats as secret (lifecycle/redaction.py): the value of any variable whose name contains SECRET,
+PASSWORD, PASSWD, TOKEN, CREDENTIAL, PRIVATE_KEY, API_KEY or ACCESS_KEY in any case (`_SPARK_AUTH_SECRET`,
+`db_password`, `MyServiceToken`), and in an argument the value after `<…secret|password|passwd|token|credential…>=`
+(`-Dspark.ssl.keyStorePassword=…`). Each value below is distinctive, so finding it anywhere is a leak.
+
+Runs are real: lifecycle as PID 1 of a new PID namespace (test_pid1.py's harness) with the recorder stub as java
+and spark-submit. The child's own stderr passes through lifecycle unchanged (as under tini): the JVM's log is the
+JVM's. What is checked there is lifecycle's own lines and the termination message, which quotes the child's tail.
+
+Already covered (docs/reliability.md): `_SPARK_AUTH_SECRET` and a password java option in a dry run and a real run
+(test_cli.py::test_dry_run_never_prints_secrets, test_real_run_never_prints_secrets), and a secret-named variable
+with an invalid value (test_settings.py::test_secret_named_variable_when_invalid_never_shows_its_value).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.helpers.recorder import fake_java_home, fake_spark_home, install, read_record
+from tests.integration.test_pid1 import Runs, env_for, needs_unshare
+
+pytestmark = [pytest.mark.integration, pytest.mark.hardening, pytest.mark.pid1, needs_unshare]
+
+SECRET_VARIABLES = {
+    "_SPARK_AUTH_SECRET": "authsecret-5e1f0c27",
+    "DB_PASSWORD": "dbpassword-7a2b91d4",
+    "db_password_2": "lowerpassword-1c9d8e",
+    "MyServiceToken": "mixedtoken-3f8e27b0",
+    "AWS_SECRET_ACCESS_KEY": "awssecret-90d4c2aa",
+    "Gcp_Credential_Json": "credential-4b7a1399",
+    "HADOOP_TOKEN_FILE_LOCATION": "/var/run/tokenfile-8d2e5f61",
+}
+SECRET_OPTIONS = {  # SPARK_JAVA_OPT_<n> assignments that redact_arg covers
+    "SPARK_JAVA_OPT_0": ("-Dspark.ssl.keyStorePassword=", "javaoptpw-6c1e0a95"),
+    "SPARK_JAVA_OPT_1": ("-Dspark.authenticate.secret=", "javaoptsecret-2d9f77"),
+    "SPARK_JAVA_OPT_2": ("-Dspark.kubernetes.authenticate.oauthToken=", "oauthtoken-a1b2c3d4"),
+    "SPARK_JAVA_OPT_3": ("-Dfs.gs.auth.credential=", "gscredential-0e9d8c7b"),
+}
+SECRET_VALUES = [*SECRET_VARIABLES.values(), *(value for _, value in SECRET_OPTIONS.values())]
+EXECUTOR_ENV = {
+    "SPARK_DRIVER_URL": "spark://CoarseGrainedScheduler@driver-svc.default.svc:7078",
+    "SPARK_EXECUTOR_CORES": "1",
+    "SPARK_EXECUTOR_MEMORY": "512m",
+    "SPARK_APPLICATION_ID": "spark-test",
+    "SPARK_EXECUTOR_ID": "1",
+    "SPARK_RESOURCE_PROFILE_ID": "0",
+    "SPARK_EXECUTOR_POD_IP": "10.0.0.1",
+    "SPARK_EXECUTOR_POD_NAME": "spark-test-exec-1",
+}
+
+
+@dataclass(frozen=True)
+class Scene:
+    """One way to run lifecycle with the secrets in its environment, and the exit code it should end with."""
+
+    argv: list[str]
+    variables: dict[str, str]
+    code: int
+
+
+@dataclass(frozen=True)
+class Output:
+    """Every byte lifecycle wrote, as text: stdout, stderr, the termination message."""
+
+    code: int
+    stdout: str
+    stderr: str
+    termination: str
+
+    def leaks(self, secrets: Sequence[str]) -> dict[str, list[str]]:
+        """{where: [secret values found there]} for every channel that holds one."""
+        found = {}
+        for where, text in (("stdout", self.stdout), ("stderr", self.stderr), ("termination", self.termination)):
+            seen = [secret for secret in secrets if secret in text]
+            if seen:
+                found[where] = seen
+        return found
+
+
+@dataclass(frozen=True)
+class Installation:
+    """A fake SPARK_HOME and JAVA_HOME (the recorder), a termination-log file and the recorder's file."""
+
+    root: Path
+    spark_home: Path
+    java_home: Path
+    termination_log: Path
+    record: Path
+
+    def env(self, **more: str) -> dict[str, str]:
+        """env_for's base, the executor's variables, every secret, then `more` (which wins)."""
+        options = {name: prefix + value for name, (prefix, value) in SECRET_OPTIONS.items()}
+        installed = {
+            "SPARK_HOME": str(self.spark_home),
+            "JAVA_HOME": str(self.java_home),
+            "RECORD_FILE": str(self.record),
+            "LIFECYCLE_TERMINATION_LOG": str(self.termination_log),
+        }
+        return {**env_for(), **installed, **EXECUTOR_ENV, **SECRET_VARIABLES, **options, **more}
+
+    def run(self, runs: Runs, argv: Sequence[str], **more: str) -> Output:
+        self.termination_log.write_text("")
+        outcome = runs.run(argv, self.env(**more), pid1=True, cwd=self.root)
+        return Output(outcome.code, "\n".join(outcome.lines), outcome.stderr, self.termination_log.read_text())
+
+
+@pytest.fixture
+def installation(tmp_path: Path) -> Installation:
+    return Installation(
+        tmp_path,
+        fake_spark_home(tmp_path),
+        fake_java_home(tmp_path),
+        tmp_path / "termination-log",
+        tmp_path / "record.json",
+    )
+
+
+SCENES = {
+    "dry-run-text-log-debug": Scene(["--dry-run", "executor"], {"LIFECYCLE_LOG_LEVEL": "debug"}, 0),
+    "dry-run-json-log-debug": Scene(
+        ["--dry-run", "executor"], {"LIFECYCLE_LOG_LEVEL": "debug", "LIFECYCLE_LOG_FORMAT": "json"}, 0
+    ),
+    "dry-run-json-plan": Scene(["--dry-run", "--json", "executor"], {"LIFECYCLE_LOG_LEVEL": "debug"}, 0),
+    "dry-run-json-plan-json-log": Scene(
+        ["--dry-run", "--json", "executor"], {"LIFECYCLE_LOG_LEVEL": "debug", "LIFECYCLE_LOG_FORMAT": "json"}, 0
+    ),
+    "dry-run-driver-with-secret-conf": Scene(
+        ["--dry-run", "driver", "--conf", "spark.ssl.keyPassword=" + SECRET_VARIABLES["DB_PASSWORD"], "app.jar"],
+        {"LIFECYCLE_LOG_LEVEL": "debug"},
+        0,
+    ),
+    "run-supervise-text-log-debug": Scene(["executor"], {"LIFECYCLE_LOG_LEVEL": "debug"}, 0),
+    "run-supervise-json-log-debug": Scene(
+        ["executor"], {"LIFECYCLE_LOG_LEVEL": "debug", "LIFECYCLE_LOG_FORMAT": "json"}, 0
+    ),
+    "run-exec-json-log-debug": Scene(
+        ["executor"],
+        {"LIFECYCLE_LOG_LEVEL": "debug", "LIFECYCLE_LOG_FORMAT": "json", "LIFECYCLE_RUN_MODE": "exec"},
+        0,
+    ),
+    "run-child-fails-termination-tail": Scene(
+        ["executor"], {"LIFECYCLE_LOG_LEVEL": "debug", "RECORD_STDERR": "dying\n", "RECORD_EXIT": "3"}, 3
+    ),
+    "bad-value-in-another-variable": Scene(["executor"], {"SPARK_EXECUTOR_MEMORY": "lots"}, 78),
+    "bad-value-json-log": Scene(
+        ["executor"],
+        {"SPARK_EXECUTOR_CORES": "many", "LIFECYCLE_LOG_FORMAT": "json", "LIFECYCLE_LOG_LEVEL": "debug"},
+        78,
+    ),
+    "bad-knob": Scene(["executor"], {"LIFECYCLE_KILL_GRACE": "soon", "LIFECYCLE_LOG_LEVEL": "debug"}, 78),
+    "every-knob-bad": Scene(
+        ["executor"],
+        {"LIFECYCLE_DECOMMISSION_SIGNAL": "NOPE", "LIFECYCLE_EXIT_REMAP": "x", "LIFECYCLE_SIGNAL_GROUP": "maybe"},
+        78,
+    ),
+    "java-missing": Scene(["executor"], {"JAVA_HOME": "/nonexistent-jdk", "LIFECYCLE_LOG_LEVEL": "debug"}, 127),
+}
+
+
+@pytest.mark.parametrize("scene", SCENES.values(), ids=list(SCENES))
+def test_secrets_appear_in_no_output(runs: Runs, installation: Installation, scene: Scene) -> None:
+    """No secret-named variable's value and no secret java option value should appear in stdout, stderr or the
+    termination message: dry runs (text and JSON, both log formats, debug), real runs, and every kind of error."""
+    output = installation.run(runs, scene.argv, **scene.variables)
+
+    assert output.code == scene.code, output.stderr
+    assert output.leaks(SECRET_VALUES) == {}
+    assert "Traceback" not in output.stderr
+    if scene.code == 0 and "--dry-run" not in scene.argv:  # the secrets did reach the child, unchanged
+        record = read_record(installation.record)
+        assert all(record["env"][name] == value for name, value in SECRET_VARIABLES.items())
+        assert {prefix + value for prefix, value in SECRET_OPTIONS.values()} <= set(record["argv"])
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--password=" + SECRET_VARIABLES["DB_PASSWORD"], "executor"],
+        ["--dry-run", "--token=" + SECRET_VARIABLES["MyServiceToken"], "executor"],
+        ["executor", "--password=" + SECRET_VARIABLES["_SPARK_AUTH_SECRET"]],
+    ],
+    ids=["option-before-the-mode", "option-after-dry-run", "argument-after-executor"],
+)
+def test_usage_error_does_not_echo_a_secret_assignment(runs: Runs, installation: Installation, argv: list[str]) -> None:
+    """A usage error (64) quoting the offending argument should redact a `password=`/`token=`/`secret=` value as the
+    dry run's argv does, not echo it to the container log."""
+    output = installation.run(runs, argv)
+
+    assert output.code == 64, output.stderr
+    assert output.leaks(SECRET_VALUES) == {}, output.stderr
+
+
+# The child's last stderr lines go into the termination message; redaction.redact_text rewrites every shape
+# below (key=value, key: value, --option value, Authorization/Bearer) and hunts for the known secret values.
+FORMS = {
+    "--password=": "--password={}",
+    "token=": "token={}",
+    "java-option-password": "-Djavax.net.ssl.trustStorePassword={}",
+    "secret=-in-a-sentence": "failed to log in with secret={} for user spark",
+    "credential=": "gcs credential={}",
+    "password-colon": "password: {}",
+    "password-space": "--password {}",
+    "bearer-header": "Authorization: Bearer {}",
+    "bare-value": "{}",
+    "access-key=": "-Dspark.hadoop.fs.s3a.access.key={}",
+}
+
+
+@pytest.mark.parametrize("form", list(FORMS.values()), ids=list(FORMS))
+def test_termination_message_redacts_a_secret_the_child_prints(
+    runs: Runs, installation: Installation, form: str
+) -> None:
+    """A failing child that prints a secret to stderr should not have it copied into the termination message, nor
+    into lifecycle's own log lines (the child's own line passes through unchanged, as under tini)."""
+    secret = SECRET_VARIABLES["DB_PASSWORD"]
+    child = install(installation.root / "bin" / "leaky")
+    output = installation.run(
+        runs, [str(child)], RECORD_STDERR="starting\n" + form.format(secret) + "\ngiving up\n", RECORD_EXIT="1"
+    )
+
+    assert output.code == 1, output.stderr
+    assert "exit code: 1\n" in output.termination
+    assert "giving up" in output.termination  # the tail is there, so the secret's line was considered
+    own_lines = [line for line in output.stderr.splitlines() if line.startswith("lifecycle:")]
+    assert not [line for line in own_lines if secret in line]
+    assert secret not in output.termination, output.termination
+
+
+DRY_RUN_KEYS = {
+    "access-key=": "-Dspark.hadoop.fs.s3a.access.key={}",
+    "azure-account-key=": "-Dspark.hadoop.fs.azure.account.key.acct.blob.core.windows.net={}",
+}
+
+
+@pytest.mark.parametrize(
+    "option",
+    [pytest.param(form, id=name) for name, form in DRY_RUN_KEYS.items()],
+)
+def test_dry_run_redacts_cloud_storage_keys_in_java_options(
+    runs: Runs, installation: Installation, option: str
+) -> None:
+    """A cloud-storage key passed as a java option should be redacted in the dry run like a password option is."""
+    secret = "storagekey-77aa55cc"
+    output = installation.run(runs, ["--dry-run", "executor"], SPARK_JAVA_OPT_9=option.format(secret))
+
+    assert output.code == 0, output.stderr
+    assert output.leaks([secret]) == {}
