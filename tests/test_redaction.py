@@ -50,3 +50,16 @@ def test_known_secrets_are_the_secret_named_values_longest_first() -> None:
     environ = {"DB_PASSWORD": "abcd", "_SPARK_AUTH_SECRET": "abcdefgh", "API_TOKEN": "xyz", "HOME": "/home/abcdefgh"}
     assert known_secrets(environ) == ("abcdefgh", "abcd")
     assert redact_arg("prefix-abcdefgh", known_secrets(environ)) == f"prefix-{REDACTED}"
+
+
+@pytest.mark.timeout(60)  # a hang guard, not a speed check: the quadratic version took 75 s per value
+@pytest.mark.parametrize("text", ["password" * 10_000, "--token" * 10_000, "x" * 100_000, "-password " * 10_000])
+def test_long_values_are_redacted_without_backtracking(text: str) -> None:
+    """A 100,000-character value must not make redaction backtrack (a generated environment hung on one)."""
+    assert redact_text(text) and redact_argv([text, text]) and redact_arg(text)
+
+
+def test_known_value_beside_a_key_run_and_a_colon_form_in_one_line() -> None:
+    """Several shapes in one line should each be redacted, and the text between them kept."""
+    line = "user=spark token: abc123 --password hunter22 then s3cr3t-value-xyz end"
+    assert redact_text(line, KNOWN) == f"user=spark token: {REDACTED} --password {REDACTED} then {REDACTED} end"
