@@ -13,8 +13,9 @@ from lifecycle import termination
 from lifecycle.errors import EX_SOFTWARE, LifecycleError
 from lifecycle.invocation import Invocation
 from lifecycle.knobs import Knobs, signal_name
-from lifecycle.log import Log
+from lifecycle.log import DRAIN, Log
 from lifecycle.machine import Lifecycle, Phase
+from lifecycle.redaction import display_arg
 
 if TYPE_CHECKING:
     from transitions import EventData
@@ -127,12 +128,14 @@ class Launcher(Actions):
         started: float,
         mask: set[int],
         ignored: set[int],
+        inherited: tuple[int, ...] = (),
     ) -> None:
         super().__init__(log, knobs, invocation.mode)
         self.invocation = invocation
         self.started = started
         self.mask = mask  # the signal mask lifecycle was started with: the child gets it back
         self.ignored = ignored
+        self.inherited = inherited  # descriptors lifecycle was started with: the child gets them too (as tini)
         self.settings: Any = None
         self.plan: LaunchPlan | None = None
         self.details: dict[str, Any] = {}
@@ -172,11 +175,19 @@ class Launcher(Actions):
         facts = plan.Facts(os.getcwd(), java_home, java_source, dist, additions)
         plan_mode = mode if mode in ("driver", "executor") else plan.PASSTHROUGH
         if plan_mode == plan.PASSTHROUGH:
-            self.log.info("pass-through", f"not a Spark mode: running {self.invocation.args[0]!r} as given")
+            shown = display_arg(self.invocation.args[0])
+            self.log.info("pass-through", f"not a Spark mode: running '{shown}' as given")
         self.plan = plan.build_plan(plan_mode, self.invocation.args, env, spark, executor, facts)
         for note in self.plan.notes:
             warn(note)
+        from lifecycle import oom
+
+        cgroup = oom.memory_cgroup_dir()
+        group = oom.oom_group(cgroup)
+        self.log.debug("oom", oom.describe_oom_group(group), cgroup=cgroup[0] if cgroup else None, oom_group=group)
         self.details = {
+            "oom_group": group,
+            "oom": oom.describe_oom_group(group),
             "java_home": java_home,
             "java_home_source": java_source,
             "identity": {"action": who.action, "entry": who.entry, "library": who.library},
@@ -214,15 +225,17 @@ class Launcher(Actions):
         from lifecycle.signals import reset_for_child
 
         assert self.plan is not None
-        self.log.info("exec", f"exec {self.plan.argv[0]} (LIFECYCLE_RUN_MODE=exec)", argv0=self.plan.argv[0])
+        shown = display_arg(self.plan.argv[0])
+        self.log.info("exec", f"exec {shown} (LIFECYCLE_RUN_MODE=exec)", argv0=shown)
         if self.plan.cwd != os.getcwd():
             os.chdir(self.plan.cwd)
+        self.log.out.drain(DRAIN)  # bounded: a stalled stderr must not hold the exec back for ever
         reset_for_child(self.ignored, self.mask)
         try:
             os.execvpe(self.plan.argv[0], list(self.plan.argv), dict(self.plan.env))
         except OSError as exc:
             signal.pthread_sigmask(signal.SIG_BLOCK, set(signal.valid_signals()) - self.mask)
-            raise exec_error(self.plan.argv[0], exc, self._hint()) from None
+            raise exec_error(shown, exc, self._hint()) from None
 
     def _spawn_and_hand_over(self) -> None:
         from lifecycle.handover import hand_over

@@ -10,8 +10,8 @@ from collections.abc import Sequence
 from lifecycle import __version__, knobs
 from lifecycle.errors import EX_OK, EX_USAGE, LifecycleError
 from lifecycle.invocation import Invocation
-from lifecycle.log import Log, print_error
-from lifecycle.redaction import known_secrets, redact_arg
+from lifecycle.log import DRAIN, Log, print_error, write_stderr
+from lifecycle.redaction import Redactor, known_secrets, redact_arg
 
 USAGE = """\
 usage: lifecycle [--dry-run [--json]] driver [SPARK-SUBMIT ARGS…]
@@ -93,16 +93,29 @@ def early_log(started: float) -> Log:
     """A logger before settings are validated: a bad LIFECYCLE_LOG_FORMAT is reported by validation."""
     fmt = os.environ.get(knobs.LOG_FORMAT, "text").strip().lower()
     level = os.environ.get(knobs.LOG_LEVEL, "info").strip().lower()
-    return Log(
+    log = Log(
         "json" if fmt == "json" else "text",
         level if level in ("debug", "warning", "error") else "info",
         started,
     )
+    log.redact = Redactor.from_environ().text  # a pass-through argv, a path: nothing secret is shown
+    return log
+
+
+def std_streams() -> None:
+    """fds 0-2 open (on /dev/null where they were closed) and sys.stdin/stdout/stderr usable, first thing."""
+    from lifecycle.process import ensure_std_fds
+
+    ensure_std_fds()
+    for fd, name, mode in ((0, "stdin", "r"), (1, "stdout", "w"), (2, "stderr", "w")):
+        if getattr(sys, name) is None:  # Python leaves None for a descriptor that was closed at start-up
+            setattr(sys, name, open(fd, mode, closefd=False, errors="backslashreplace"))  # noqa: SIM115
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the lifecycle: parse argv, block signals, build the machine, run its first state's action."""
     started = time.monotonic()
+    std_streams()
     try:
         parsed = parse_args(sys.argv[1:] if argv is None else argv)
     except LifecycleError as exc:
@@ -111,11 +124,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             log.error("usage", exc.message, exit_code=exc.exit_code)
         else:
             print_error(exc.message)
-            sys.stderr.write(USAGE)
+            write_stderr(USAGE)
         return exc.exit_code
     if isinstance(parsed, str):
         sys.stdout.write(parsed)
         return EX_OK
+    from lifecycle.process import inherited_fds
     from lifecycle.signals import block_all, inherited_ignored
 
     mask = set() if parsed.dry_run else block_all()  # before the heavy imports: nothing sent is lost (handover)
@@ -125,8 +139,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Until settings validate, the knobs are the defaults, except where the termination message goes: a
     # configuration error is reported there too (a path cannot be invalid: nothing can fail here).
     early_knobs = knobs.load_knobs(names=(knobs.TERMINATION_LOG,))
-    launcher = Launcher(parsed, early_log(started), early_knobs, started, mask, inherited_ignored())
+    launcher = Launcher(parsed, early_log(started), early_knobs, started, mask, inherited_ignored(), inherited_fds())
     launcher.model = Lifecycle(launcher)
     build_machine(launcher.model)
     launcher.start()
+    launcher.log.out.drain(DRAIN)  # a configuration error's lines, or a dry run's log: bounded, never stuck
     return launcher.exit_code

@@ -22,6 +22,7 @@ def as_dict(plan: LaunchPlan, passed: list[str], details: dict[str, Any]) -> dic
         "java_home": details.get("java_home"),
         "java_home_source": details.get("java_home_source") or None,
         "identity": details.get("identity"),
+        "oom_group": details.get("oom_group"),
         "notes": list(plan.notes),
     }
 
@@ -49,5 +50,7 @@ def render(plan: LaunchPlan, passed: list[str], details: dict[str, Any], as_json
         out.append(f"java home: {data['java_home']} (from {data['java_home_source']})")
     if details.get("message"):
         out.append(f"identity: {details['message']}")
+    if details.get("oom"):
+        out.append(f"memory: {details['oom']}")
     out += [f"note: {note}" for note in plan.notes]
     return "\n".join(out) + "\n"

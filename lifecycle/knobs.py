@@ -99,6 +99,20 @@ def parse_duration(raw: str) -> float:
     return value
 
 
+MAX_WAIT_MS = 2**31 - 1  # poll(2)'s timeout is a C int of milliseconds (~24.8 days)
+
+
+def wait_ms(seconds: float | None) -> int | None:
+    """A poll() timeout for a wait of `seconds` (None: no timeout), clamped to what poll() accepts.
+
+    A duration knob may be any size (LIFECYCLE_DECOMMISSION_TIMEOUT=99999999): passed to poll() as it is, it
+    raises OverflowError. Clamped, the wait wakes early and the caller's loop waits again.
+    """
+    if seconds is None:
+        return None
+    return int(min(max(seconds * 1000.0, 0.0), MAX_WAIT_MS))
+
+
 def parse_positive_duration(raw: str) -> float:
     value = parse_duration(raw)
     if value <= 0:

@@ -12,6 +12,12 @@ import sys
 import time
 from _json import encode_basestring_ascii
 
+from lifecycle.output import Output
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}
 
 
@@ -25,12 +31,16 @@ class Log:
         started: float | None = None,
         fd: int = 2,
         name: str = "lifecycle",
+        out: Output | None = None,
     ) -> None:
         self.fmt = fmt
         self.threshold = LEVELS[level]
         self.started = time.monotonic() if started is None else started
         self.fd = fd
         self.name = name
+        self.out = Output.open(fd) if out is None else out  # never blocks: a stalled reader costs lines, not PID 1
+        self.out.notice = self.dropped_notice
+        self.redact: Callable[[str], str] | None = None  # set where secrets may reach a message (redaction.py)
 
     def elapsed_ms(self) -> float:
         return (time.monotonic() - self.started) * 1000.0
@@ -39,6 +49,18 @@ class Log:
         """Write one line; never raises (a closed stderr must not break the lifecycle)."""
         if LEVELS[level] < self.threshold:
             return
+        try:
+            data = self.format(level, event, message, fields)
+        except Exception as exc:  # a value that cannot be shown must not cost the event (ok to proceed)
+            text = f"{self.name}: error: a {level} line for {event!r} could not be formatted ({type(exc).__name__})\n"
+            data = text.encode("ascii", "backslashreplace")
+        self.out.write(data)
+
+    def format(self, level: str, event: str, message: str, fields: dict[str, object]) -> bytes:
+        """The line's bytes: every string escaped where it is not UTF-8, and redacted when a redactor is set."""
+        if self.redact is not None:
+            message = self.redact(message)
+        message = printable(message)
         elapsed = round(self.elapsed_ms(), 3)
         if self.fmt == "json":
             record: dict[str, object] = {
@@ -50,7 +72,10 @@ class Log:
                 "pid": os.getpid(),
                 "message": message,
             }
-            record.update(fields)
+            for key, value in fields.items():
+                if isinstance(value, str):
+                    value = printable(value if self.redact is None else self.redact(value))
+                record[key] = value
             line = to_json(record)
         else:
             prefix = f"{self.name}: [{elapsed / 1000:8.3f}s] "
@@ -58,10 +83,16 @@ class Log:
             # One event, one line: a value with a newline (an environment variable, a path) must not start
             # a line of its own, which could pass for one of lifecycle's.
             line = prefix + tag + message.replace("\r", "\\r").replace("\n", "\\n")
-        try:
-            os.write(self.fd, (line + "\n").encode("utf-8", "replace"))
-        except OSError:  # stderr closed or full: logging is best effort (tini does the same)
-            pass
+        return (line + "\n").encode("utf-8", "replace")
+
+    def dropped_notice(self, dropped: int, writes: int) -> bytes:
+        """The line written once stderr takes output again after some was dropped."""
+        return self.format(
+            "warning",
+            "output-dropped",
+            f"dropped {dropped} bytes of output ({writes} writes) while stderr was not being read",
+            {"dropped_bytes": dropped},
+        )
 
     def debug(self, event: str, message: str, **fields: object) -> None:
         self.emit("debug", event, message, **fields)
@@ -101,8 +132,27 @@ def to_json(value: object) -> str:
     return encode_basestring_ascii(str(value))
 
 
+def printable(text: str) -> str:
+    """Text safe to write anywhere: bytes that were not UTF-8 (surrogate escapes from argv, the environment or
+    a file name) and lone surrogates become \\xNN / \\udcNN escapes, so encoding it never fails."""
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a lone surrogate that no byte became
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+DRAIN = 1.0  # seconds a process that is about to exit waits for a stalled stderr to take its last lines
+
+
 def print_error(message: str, name: str = "lifecycle") -> None:
-    """One `name: error: …` line per message line on stderr, before any logger exists."""
-    for line in message.splitlines() or [message]:
-        sys.stderr.write(f"{name}: error: {line}\n")
-    sys.stderr.flush()
+    """One `name: error: …` line per message line on stderr, before any logger exists; bounded by DRAIN."""
+    write_stderr("".join(f"{name}: error: {printable(line)}\n" for line in message.splitlines() or [message]))
+
+
+def write_stderr(text: str) -> None:
+    """Text on stderr for a process about to exit: never blocks longer than DRAIN (a stalled reader)."""
+    if sys.stderr is not None:
+        sys.stderr.flush()
+    out = Output.open(2)
+    out.write(text.encode("utf-8", "backslashreplace"))
+    out.drain(DRAIN)

@@ -109,6 +109,34 @@ def memory_limit(where: tuple[str, str] | None) -> int | None:
     return int(text)
 
 
+def oom_group(where: tuple[str, str] | None) -> bool | None:
+    """cgroup v2's memory.oom.group: True when an OOM kill ends every process of the cgroup together.
+
+    The kubelet sets it on every container's cgroup since Kubernetes 1.28 (cgroup v2). Then the OOM killer
+    takes lifecycle with the JVM, so lifecycle cannot report OOMKilled itself; the kubelet does (the
+    container's `reason: OOMKilled`). None: cgroup v1 (no such setting), or unreadable.
+    """
+    if where is None or where[1] != "v2":
+        return None
+    try:
+        with open(os.path.join(where[0], "memory.oom.group")) as handle:
+            return handle.read().strip() == "1"
+    except OSError:
+        return None
+
+
+def describe_oom_group(group: bool | None) -> str:
+    """One line for the dry run and the debug log."""
+    if group is None:
+        return "memory.oom.group: not applicable (cgroup v1 or unreadable): lifecycle reports OOMKilled itself"
+    if group:
+        return (
+            "memory.oom.group=1: an OOM kill ends every process of the container, lifecycle included; "
+            "the kubelet reports OOMKilled, lifecycle cannot write a termination message for it"
+        )
+    return "memory.oom.group=0: the OOM killer takes the JVM alone; lifecycle reports OOMKilled"
+
+
 class OomWatch:
     """The counter before the child started, compared when it dies of SIGKILL."""
 

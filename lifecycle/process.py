@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import errno
 import os
-import signal
 from collections.abc import Iterable, Mapping
 
 from lifecycle.errors import EX_OSERR, EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND, EXIT_SIGNAL_BASE, LifecycleError
@@ -33,6 +32,7 @@ def spawn(
     mask: Iterable[int],
     ignored: Iterable[int],
     stderr_fd: int | None = None,
+    keep: Iterable[int] = (),
 ) -> int:
     """Fork and exec `argv` in its own process group with the original signal mask and dispositions.
 
@@ -41,6 +41,10 @@ def spawn(
     """
     mask, ignored = set(mask), set(ignored)
     read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
+    try:
+        max_fd = max(int(os.sysconf("SC_OPEN_MAX")), write_fd + 1)
+    except (OSError, ValueError):  # no limit known: the kernel's default ceiling (ok to proceed)
+        max_fd = 1 << 20
     pid = os.fork()
     if pid == 0:  # the child: only async-signal-safe work, then exec
         try:
@@ -50,6 +54,15 @@ def spawn(
                 os.tcsetpgrp(0, os.getpid())  # foreground for the tty; SIGTTOU is still blocked here
             if stderr_fd is not None:
                 os.dup2(stderr_fd, 2)
+            # The child inherits 0-2 and what lifecycle was started with (`keep`: as tini passes them on),
+            # and nothing lifecycle opened: not the capture pipe's ends, the control socket, the identity
+            # memfds (read through /proc/<lifecycle>/fd). close_range(2): a system call per range.
+            low = 3
+            for fd in sorted({*keep, write_fd}):
+                if fd >= low:
+                    os.closerange(low, fd)
+                    low = fd + 1
+            os.closerange(low, max_fd)
             if cwd != os.getcwd():
                 os.chdir(cwd)
             reset_for_child(ignored, mask)
@@ -68,6 +81,42 @@ def spawn(
         code = int(data)
         raise OSError(code, os.strerror(code) if code else "exec failed", argv[0])
     return pid
+
+
+def inherited_fds() -> tuple[int, ...]:
+    """Descriptors above 2 that this process was started with and would pass on (not close-on-exec)."""
+    try:
+        fds = [int(name) for name in os.listdir("/proc/self/fd")]
+    except OSError:  # no /proc: assume none (ok to proceed)
+        return ()
+    kept = []
+    for fd in fds:
+        try:
+            if fd > 2 and os.get_inheritable(fd):
+                kept.append(fd)
+        except OSError:  # the listing's own descriptor, closed by now (ok to proceed)
+            continue
+    return tuple(sorted(kept))
+
+
+def ensure_std_fds() -> None:
+    """Open /dev/null on whichever of 0, 1, 2 is closed, before anything else is opened.
+
+    Otherwise the next descriptor lifecycle opens (a pipe, a memfd) would become the child's stdin or stdout,
+    and the child would read or write lifecycle's file.
+    """
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            try:
+                null = os.open(os.devnull, os.O_RDWR)
+            except OSError:  # no /dev/null (a bare root filesystem): leave it closed (ok to proceed)
+                return
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+            os.set_inheritable(fd, True)
 
 
 def exit_code(status: int) -> tuple[int, int | None]:
@@ -143,13 +192,33 @@ def descendants(root: int) -> list[int]:
 
 
 def send_signal(pid: int, sig: int, group: bool = False) -> bool:
-    """kill(2) to a pid or (group=True) its process group; False if it is already gone."""
+    """kill(2) to a pid or (group=True) its process group and the pid itself; False if it is already gone.
+
+    With group=True the pid is signalled on its own too when it has left the group it was started in (a
+    child that called setsid or setpgid would otherwise miss a deadline's SIGKILL). PermissionError
+    (EPERM: the process became another user) is the caller's to handle.
+    """
     try:
-        if group:
-            os.killpg(pid, sig)
-        else:
+        if not group:
             os.kill(pid, sig)
-    except ProcessLookupError:  # already exited (ok to proceed)
+            return True
+        os.killpg(pid, sig)
+    except ProcessLookupError:  # already exited, or (group) the group is empty (ok to proceed)
+        if not group:
+            return False
+    try:
+        if os.getpgid(pid) != pid:
+            os.kill(pid, sig)
+    except ProcessLookupError:  # exited (ok to proceed)
+        return False
+    return True
+
+
+def signal_quietly(pid: int, sig: int) -> bool:
+    """kill(2) that never raises: for leftover descendants, where one refusal must not stop the others."""
+    try:
+        os.kill(pid, sig)
+    except OSError:  # gone (ESRCH) or another user's now (EPERM): nothing more to do for this one
         return False
     return True
 
@@ -164,7 +233,3 @@ def catches_signal(pid: int, sig: int) -> bool | None:
     except OSError:
         return None
     return None
-
-
-def kill_quietly(pid: int) -> None:
-    send_signal(pid, signal.SIGKILL)

@@ -21,7 +21,7 @@ from lifecycle import knobs
 from lifecycle.errors import ConfigError
 from lifecycle.redaction import is_secret_name
 
-JAVA_OPT = re.compile(r"^SPARK_JAVA_OPT_([0-9]+)$")
+JAVA_OPT = re.compile(r"SPARK_JAVA_OPT_([0-9]+)")  # fullmatch only: `$` would also match before a final newline
 _JVM_SIZE = re.compile(r"^[0-9]+[kKmMgGtT]?$")
 _COMMON = SettingsConfigDict(case_sensitive=True, extra="ignore", frozen=True)
 
@@ -99,7 +99,9 @@ class JavaOptsSource(PydanticBaseSettingsSource):
 
     SPARK-23449 wants numeric order; spark-docker's ${!SPARK_JAVA_OPT_@} gives lexicographic (0, 1, 10, 2…)
     and the in-tree `env | grep` also picks up MY_SPARK_JAVA_OPT_7 and values mentioning the prefix.
-    Ties (SPARK_JAVA_OPT_1 and SPARK_JAVA_OPT_01) keep name order. Values are kept whole.
+    Ties (SPARK_JAVA_OPT_1 and SPARK_JAVA_OPT_01) keep name order. Values are kept whole. n may have any
+    number of digits: it is compared as digits (length without leading zeros, then the digits), never
+    converted with int(), which refuses more than 4300 digits.
     """
 
     def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
@@ -108,9 +110,10 @@ class JavaOptsSource(PydanticBaseSettingsSource):
     def __call__(self) -> dict[str, Any]:
         found = []
         for name, value in os.environ.items():
-            match = JAVA_OPT.match(name)
+            match = JAVA_OPT.fullmatch(name)
             if match:
-                found.append((int(match.group(1)), name, value))
+                digits = match.group(1).lstrip("0")
+                found.append(((len(digits), digits), name, value))
         found.sort(key=lambda item: (item[0], item[1]))
         return {"java_opts": tuple((name, value) for _, name, value in found)}
 

@@ -7,31 +7,49 @@ pipe; the poll timeout is the next deadline. Nothing sleeps.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import os
 import select
 import signal
-import socket
 import sys
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, NoReturn
 
-from lifecycle import control
+from lifecycle import termination
 from lifecycle.actions import Actions
-from lifecycle.knobs import Knobs, signal_name
-from lifecycle.log import Log
+from lifecycle.channel import HookServer
+from lifecycle.errors import EX_SOFTWARE, LifecycleError
+from lifecycle.knobs import Knobs, signal_name, wait_ms
+from lifecycle.log import DRAIN, Log, print_error
 from lifecycle.machine import Lifecycle, Phase, build_machine
 from lifecycle.oom import OomWatch
-from lifecycle.process import catches_signal, descendants, exit_code, open_pidfd, reap, send_signal
-from lifecycle.redaction import known_secrets
+from lifecycle.output import Output
+from lifecycle.process import (
+    catches_signal,
+    descendants,
+    exit_code,
+    open_pidfd,
+    reap,
+    send_signal,
+    signal_quietly,
+)
+from lifecycle.redaction import Redactor, known_secrets
 from lifecycle.signals import SignalInbox, forwardable
 from lifecycle.termination import StderrTail
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from transitions import EventData
 
 KILL_WAIT = 2.0  # seconds to wait for SIGKILLed descendants to be reaped before giving up on them
+PUMP_CHUNKS = 16  # reads of the child's stderr (64 KiB each) per turn of the loop: signals come first
+WATCHED_PIDFDS = 256  # pidfds held at once while waiting for leftover descendants
+FAULTS_IN_A_ROW = 20  # internal errors in consecutive turns of the loop before it stops supervising (exit 70)
+FAULT_LINES = 10  # internal errors logged in full; later ones are counted and logged every FAULT_EVERY
+FAULT_EVERY = 1000
 
 
 def self_pid() -> int:
@@ -67,21 +85,12 @@ class Supervisor(Actions):
         self.tail = StderrTail(known_secrets(os.environ)) if stderr_fd is not None else None
         self.inbox = SignalInbox()
         self.poller = select.poll()
-        # A driver is never decommissioned; its lifecycle must not take the channel from an executor's
-        # lifecycle in the same mount namespace (a plain host, CI, a demo without root).
-        if control_fd is not None:
-            self.listener: socket.socket | None = control.adopt(control_fd)
-        else:
-            self.listener = control.listen() if label != "driver" else None
-        if self.listener is None and label != "driver":
-            log.warning(
-                "control",
-                "the decommission channel is taken by another lifecycle in this mount "
-                "namespace: lifecycle-decommission will reach that one, or find the JVM by scanning",
-            )
-        self.hooks: dict[int, socket.socket] = {}
-        self.exited_message: dict[str, object] = {}  # what notify_hooks told the hooks: late ones hear it too
-        self.hook_pidfds: list[int] = []  # each attached hook's process: we wait for its exit, not its hang-up
+        self.output_watched = False  # our stderr is registered for POLLOUT (output waits for a stalled reader)
+        self.faults = self.faults_in_a_row = 0  # internal errors caught by the loop's guard
+        self.refused_signals = 0  # EPERM from signalling the child (it became another user)
+        # The preStop command's channel, bound by handover.py before the child started (none for a driver, or
+        # when another lifecycle of this container holds it: handover logged why).
+        self.channel = HookServer(log, control_fd, self.poller, self.serve_hook)
 
     # ---- state actions -------------------------------------------------------------------------
     def supervise(self, event: EventData) -> None:
@@ -102,7 +111,10 @@ class Supervisor(Actions):
                 "instead (is spark.decommission.enabled=true and the executor registered?)",
             )
             sig = signal.SIGTERM
-        send_signal(self.pid, sig)
+        try:
+            send_signal(self.pid, sig)
+        except PermissionError:
+            self.not_permitted(sig)
         timeout = self.knobs.decommission_timeout
         if timeout is not None:
             self.deadline = time.monotonic() + timeout
@@ -122,7 +134,7 @@ class Supervisor(Actions):
     def escalate(self, event: EventData) -> None:
         self.escalations += 1
         if self.escalations == 1:
-            send_signal(self.pid, signal.SIGTERM, group=self.knobs.signal_group)  # as the kubelet's would be
+            self.signal_child(signal.SIGTERM)  # as the kubelet's would be
             self.deadline = time.monotonic() + self.knobs.kill_grace
             self.log.warning(
                 "deadline",
@@ -130,45 +142,70 @@ class Supervisor(Actions):
                 f"in {self.knobs.kill_grace:g}s (LIFECYCLE_KILL_GRACE)",
             )
         else:
-            send_signal(self.pid, signal.SIGKILL, group=self.knobs.signal_group)
+            self.signal_child(signal.SIGKILL)
             self.deadline = None
             self.log.warning("deadline", f"{self.label} outlived LIFECYCLE_KILL_GRACE: sent SIGKILL")
 
     def terminate(self, event: EventData) -> None:
-        super().terminate(event)
-        self.notify_hooks(event)
-        self.stop_descendants()
-        self.wait_for_hooks()
+        """Each step guarded on its own: a fault in one must not skip stopping leftovers or the message."""
+        steps: tuple[Callable[[], None], ...] = (
+            lambda: Actions.terminate(self, event), lambda: self.notify_hooks(event), self.stop_descendants,
+            self.wait_for_hooks)  # fmt: skip
+        for step in steps:
+            try:
+                step()
+            except Exception as exc:
+                self.exit_code = EX_SOFTWARE if step is steps[0] else self.exit_code
+                self.log.error("internal-error", f"internal error while terminating: {type(exc).__name__}: {exc}")
 
     # ---- effects ---------------------------------------------------------------------------------
     def forward(self, sig: int) -> None:
-        sent = send_signal(self.pid, sig, group=self.knobs.signal_group)
+        try:
+            sent = send_signal(self.pid, sig, group=self.knobs.signal_group)
+        except PermissionError:
+            self.not_permitted(sig)
+            return
         self.log.debug(
             "forward", f"forwarded {signal_name(sig)} to {self.label}", signal=signal_name(sig), delivered=sent
         )
+
+    def signal_child(self, sig: int) -> None:
+        """A deadline's signal: to the child, and its group with LIFECYCLE_SIGNAL_GROUP=1 (process.send_signal)."""
+        try:
+            send_signal(self.pid, sig, group=self.knobs.signal_group)
+        except PermissionError:
+            self.not_permitted(sig)
+
+    def not_permitted(self, sig: int) -> None:
+        """EPERM: the child now runs as a user we may not signal (it exec'd a setuid program). Warn once."""
+        self.refused_signals += 1
+        if self.refused_signals == 1:
+            self.log.warning(
+                "forward",
+                f"not permitted to send {signal_name(sig)} to {self.label} (pid {self.pid}): it runs as "
+                "another user now (a setuid program?); later refusals are counted, not logged",
+                signal=signal_name(sig),
+            )
 
     def collect(self) -> None:
         _, status = reap(self.pid)
         if status is not None:
             self.status = status
 
-    def pump_stderr(self) -> bool:
-        """Copy what the child wrote to stderr on to ours, keeping the tail; False at end of file."""
+    def pump_stderr(self, chunks: int = PUMP_CHUNKS) -> bool:
+        """Copy what the child wrote to stderr on to ours (never blocking: log.out buffers or drops), keeping
+        the tail; at most `chunks` reads a call, so a chatty child cannot starve the loop. False at end of file."""
         assert self.stderr_fd is not None and self.tail is not None
-        while True:
+        for _ in range(chunks):
             try:
                 data = os.read(self.stderr_fd, 65536)
-            except BlockingIOError:  # drained for now (ok to proceed)
+            except (BlockingIOError, InterruptedError):  # drained for now (ok to proceed)
                 return True
             if not data:
                 return False
             self.tail.feed(data)
-            view = memoryview(data)
-            while view:
-                try:
-                    view = view[os.write(2, view) :]
-                except OSError:  # our stderr is gone: keep the tail, drop the copy (ok to proceed)
-                    break
+            self.log.out.write(data)
+        return True
 
     def pump_stderr_quietly(self) -> None:
         """Copy what is in the capture pipe; close it at end of file."""
@@ -213,10 +250,10 @@ class Supervisor(Actions):
             pids=remaining,
         )
         for pid in remaining:
-            send_signal(pid, signal.SIGTERM)
+            signal_quietly(pid, signal.SIGTERM)
         if not self.wait_for_descendants(me, time.monotonic() + grace):
             for pid in descendants(me):
-                send_signal(pid, signal.SIGKILL)
+                signal_quietly(pid, signal.SIGKILL)
             self.wait_for_descendants(me, time.monotonic() + KILL_WAIT)
         self.pump_stderr_quietly()
 
@@ -231,133 +268,58 @@ class Supervisor(Actions):
             if left <= 0:
                 return False
             poller = select.poll()
-            fds = [fd for fd in (open_pidfd(pid) for pid in remaining) if fd is not None]
+            # One pidfd per descendant, a bounded number (the rest wake us through SIGCHLD): thousands of
+            # leftovers must not exhaust RLIMIT_NOFILE.
+            fds = [fd for fd in (open_pidfd(pid) for pid in remaining[:WATCHED_PIDFDS]) if fd is not None]
             for fd in fds:
                 poller.register(fd, select.POLLIN)
             poller.register(self.inbox.read_fd, select.POLLIN)  # SIGCHLD for kernels without pidfds
             if self.stderr_fd is not None:
                 poller.register(self.stderr_fd, select.POLLIN)  # descendants may still write to it
-            if self.listener is not None:
-                poller.register(self.listener.fileno(), select.POLLIN)  # a preStop command arriving now
+            if self.log.out.waiting():
+                poller.register(self.log.out.fd, select.POLLOUT)
+            for fd in self.channel.fds():
+                poller.register(fd, select.POLLIN)  # a preStop command arriving now
             try:
-                poller.poll(left * 1000)
+                poller.poll(wait_ms(left))
             finally:
                 for fd in fds:
                     os.close(fd)
             self.pump_stderr_quietly()
+            self.log.out.flush()
             self.inbox.drain()
-            self.accept_late_hooks()
+            self.channel.service()
 
-    # ---- the preStop command's channel -------------------------------------------------------------
-    def accept_hooks(self) -> None:
-        assert self.listener is not None
-        while True:
-            try:
-                conn, _ = self.listener.accept()
-            except (BlockingIOError, InterruptedError):  # no more pending (ok to proceed)
-                return
-            if not control.peer_allowed(conn):
-                self.log.warning(
-                    "control",
-                    f"refused a decommission request from pid {control.peer_pid(conn)}: not root and not our uid",
-                )
-                control.send(conn, {"event": "refused", "reason": "not root and not the supervisor's uid"})
-                conn.close()
-                continue
-            conn.setblocking(False)
-            pidfd = open_pidfd(control.peer_pid(conn))
-            if pidfd is not None:
-                self.hook_pidfds.append(pidfd)
-            self.hooks[conn.fileno()] = conn
-            self.poller.register(conn.fileno(), select.POLLIN)
-
-    def serve_hook(self, fd: int) -> None:
+    # ---- the preStop command's channel (channel.py) ------------------------------------------------
+    def serve_hook(self, pid: int) -> dict[str, object]:
+        """An authenticated preStop command (pid `pid`) asks: decommission; the fields of the `accepted` answer."""
         assert self.model is not None
-        conn = self.hooks[fd]
-        message = control.receive(conn)
-        if message is None:
-            self.poller.unregister(fd)
-            del self.hooks[fd]
-            conn.close()
-            return
-        if message != control.REQUEST:
-            return
-        source = f"the preStop command (pid {control.peer_pid(conn)})"
         if self.status is None:
-            self.model.decommission_requested(source=source)
-        control.send(
-            conn,
-            {
-                "event": "accepted",
-                "state": self.model.state.value,
-                "child_pid": self.pid,
-                "signal": signal_name(self.knobs.decommission_signal),
-                "deadline_s": self.knobs.decommission_timeout,
-            },
-        )
+            self.model.decommission_requested(source=f"the preStop command (pid {pid})")
+        return {
+            "state": self.model.state.value,
+            "child_pid": self.pid,
+            "signal": signal_name(self.knobs.decommission_signal),
+            "deadline_s": self.knobs.decommission_timeout,
+            "kill_grace_s": self.knobs.kill_grace,
+        }
 
     def notify_hooks(self, event: EventData) -> None:
         """Tell every attached preStop command how the child ended, the moment it has."""
-        if self.listener is not None:
-            self.accept_hooks()  # a hook that connected while the child was exiting hears it too
         outcome = event.kwargs.get("outcome")
-        message = {
-            "event": "exited",
-            "exit_code": self.exit_code,
-            "child_code": outcome[0] if outcome else None,
-            "reason": outcome[2] if outcome else str(event.kwargs.get("error")),
-            "deadline_passed": self.escalations > 0,
-        }
-        self.exited_message = message
-        for conn in self.hooks.values():
-            control.send(conn, message)
-
-    def accept_late_hooks(self) -> list[int]:
-        """After the child's exit: accept hooks that connect now and tell them at once how it ended.
-
-        Returns what to wait for before exiting: their pidfds (or, without pidfds, their connections).
-        """
-        if self.listener is None:
-            return []
-        known, known_pidfds = set(self.hooks), len(self.hook_pidfds)
-        self.accept_hooks()
-        late = [fd for fd in self.hooks if fd not in known]
-        for fd in late:
-            control.send(self.hooks[fd], self.exited_message)
-        return self.hook_pidfds[known_pidfds:] if self.hook_pidfds else late
+        self.channel.on_child_exit(
+            {
+                "event": "exited",
+                "exit_code": self.exit_code,
+                "child_code": outcome[0] if outcome else None,
+                "reason": outcome[2] if outcome else str(event.kwargs.get("error")),
+                "deadline_passed": self.escalations > 0,
+            }
+        )
 
     def wait_for_hooks(self) -> None:
-        """Stay until attached hooks have exited (bounded): when PID 1 exits the kernel SIGKILLs them.
-
-        A hang-up is not enough: the hook still has to finish exiting, and a hook killed then is reported
-        to the kubelet as a failed preStop. So wait on each hook's pidfd; without pidfds, on the hang-up.
-        """
-        deadline = time.monotonic() + self.knobs.hook_grace
-        self.accept_late_hooks()
-        waiting = list(self.hook_pidfds) if self.hook_pidfds else list(self.hooks)
-        while waiting and time.monotonic() < deadline:
-            poller = select.poll()
-            for fd in waiting:
-                poller.register(fd, select.POLLIN)
-            if self.listener is not None:
-                poller.register(self.listener.fileno(), select.POLLIN)
-            for fd, _ in poller.poll(max(0.0, deadline - time.monotonic()) * 1000):
-                if self.listener is not None and fd == self.listener.fileno():
-                    waiting.extend(self.accept_late_hooks())
-                elif fd in self.hooks and control.receive(self.hooks[fd]) is not None:
-                    continue  # a message, not the hang-up
-                elif fd in waiting:
-                    waiting.remove(fd)
-        for conn in self.hooks.values():
-            conn.close()
-        for fd in self.hook_pidfds:
-            os.close(fd)
-        if waiting:
-            self.log.warning(
-                "control",
-                f"{len(waiting)} preStop command(s) still running after "
-                f"{self.knobs.hook_grace:g}s (LIFECYCLE_HOOK_GRACE); exiting anyway",
-            )
+        """Stay until attached hooks have exited (at most LIFECYCLE_HOOK_GRACE), then close the channel."""
+        self.channel.wait(self.knobs.hook_grace)
 
     # ---- the loop --------------------------------------------------------------------------------
     def handle_signals(self) -> None:
@@ -371,7 +333,12 @@ class Supervisor(Actions):
                 self.forward(sig)
 
     def run(self) -> int:
-        """Feed events to the machine until it reaches `terminated`; return the exit code."""
+        """Feed events to the machine until it reaches `terminated`; return the exit code.
+
+        The one guard of PID 1: whatever a turn raises is logged as one line and the loop goes on (the child
+        keeps being supervised); only an error that repeats in FAULTS_IN_A_ROW turns running ends it, through
+        `failed` (exit 70), which still tells the hooks, stops what is left and writes the termination message.
+        """
         model = self.model
         assert model is not None
         self.poller.register(self.inbox.read_fd, select.POLLIN)
@@ -379,44 +346,130 @@ class Supervisor(Actions):
             self.poller.register(self.pidfd, select.POLLIN)
         if self.stderr_fd is not None:
             self.poller.register(self.stderr_fd, select.POLLIN)
-        if self.listener is not None:
-            self.poller.register(self.listener.fileno(), select.POLLIN)
         while model.state is not Phase.terminated:
-            timeout = None if self.deadline is None else max(0.0, self.deadline - time.monotonic()) * 1000
-            for fd, _ in self.poller.poll(timeout):
-                if fd == self.stderr_fd:
-                    self.pump_stderr_quietly()
-                    if self.stderr_fd is None:
-                        self.poller.unregister(fd)
-                elif fd == self.pidfd:
-                    self.poller.unregister(fd)  # readable for good once the child exits
-                    self.collect()
-                elif self.listener is not None and fd == self.listener.fileno():
-                    self.accept_hooks()
-                elif fd in self.hooks:
-                    self.serve_hook(fd)
-            self.handle_signals()
-            if self.status is None:
-                self.collect()  # SIGCHLD may coalesce; a cheap WNOHANG pass keeps us exact
-            if self.status is not None:
-                if self.stderr_fd is not None:
-                    self.pump_stderr()
-                model.child_exited(outcome=self.outcome())
-            elif self.deadline is not None and time.monotonic() >= self.deadline:
-                self.deadline = None
-                model.deadline_passed()
+            try:
+                self.turn()
+            except Exception as exc:
+                self.fault(exc)
+            else:
+                self.faults_in_a_row = 0
         return self.exit_code
+
+    def turn(self) -> None:
+        """One poll and everything it woke for: signals and the child's exit first, then clients and output."""
+        model = self.model
+        assert model is not None
+        self.watch_output()
+        timeout = None if self.deadline is None else wait_ms(self.deadline - time.monotonic())
+        ready = {fd for fd, _ in self.poller.poll(timeout)}
+        self.handle_signals()
+        if self.pidfd is not None and self.pidfd in ready:
+            self.poller.unregister(self.pidfd)  # readable for good once the child exits
+        if self.status is None:
+            self.collect()  # SIGCHLD may coalesce; a cheap WNOHANG pass keeps us exact
+        if self.status is not None:
+            if self.stderr_fd is not None:
+                self.pump_stderr()
+            model.child_exited(outcome=self.outcome())
+            return
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            self.deadline = None
+            model.deadline_passed()
+        self.serve_channel(ready)
+        if self.stderr_fd is not None and self.stderr_fd in ready:
+            fd = self.stderr_fd
+            self.pump_stderr_quietly()
+            if self.stderr_fd is None:
+                self.poller.unregister(fd)
+        self.log.out.flush()
+
+    def watch_output(self) -> None:
+        """Poll our stderr for POLLOUT only while output waits for it (a stalled reader)."""
+        wanted = self.log.out.waiting()
+        if wanted != self.output_watched:
+            if wanted:
+                self.poller.register(self.log.out.fd, select.POLLOUT)
+            else:
+                self.poller.unregister(self.log.out.fd)
+            self.output_watched = wanted
+
+    def serve_channel(self, ready: set[int]) -> None:
+        """The preStop command's connections that the poll found ready."""
+        for fd in ready:
+            if fd in self.channel:
+                self.channel.handle(fd)
+
+    def fault(self, exc: Exception) -> None:
+        """An internal error in a turn of the loop: one line (rate-limited); give up only if it persists."""
+        assert self.model is not None
+        self.faults += 1
+        self.faults_in_a_row += 1
+        if self.faults <= FAULT_LINES or self.faults % FAULT_EVERY == 0:
+            self.log.error(
+                "internal-error",
+                f"internal error in the supervisor ({self.faults} so far): {type(exc).__name__}: {exc}; "
+                f"still supervising {self.label} (pid {self.pid})",
+            )
+        if self.faults_in_a_row < FAULTS_IN_A_ROW or self.model.state is Phase.terminated:
+            return
+        error = LifecycleError(f"internal error: {type(exc).__name__}: {exc} (in {self.faults_in_a_row} turns "
+                               "of the supervisor's loop in a row): stopping the child", EX_SOFTWARE)  # fmt: skip
+        try:
+            self.model.failed(error=error)
+        except Exception as again:
+            last_resort(self, again)
+
+
+def last_resort(supervisor: Supervisor, exc: BaseException) -> NoReturn:
+    """When even the machine cannot end the run: kill what is left, say why, exit 70. Never raises."""
+    try:
+        supervisor.log.error("internal-error", f"internal error: {type(exc).__name__}: {exc}; exiting with 70")
+        for pid in descendants(self_pid()):
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        termination.write(
+            supervisor.knobs.termination_log,
+            termination.compose(Phase.terminated.value, EX_SOFTWARE, None, f"internal error: {type(exc).__name__}", []),
+        )
+        supervisor.log.out.drain(DRAIN)
+    finally:
+        os._exit(EX_SOFTWARE)
 
 
 def main(payload: str, exit_now: bool = False) -> int:
     """Entry from handover: build the machine at `launching`, install handlers, unblock, run.
 
     With exit_now (the lean process), end with os._exit once everything is flushed: the interpreter's
-    teardown would add ~10 ms between the child's exit and ours.
+    teardown would add ~10 ms between the child's exit and ours. If the supervisor cannot even be built,
+    the child is still supervised, by `fallback`.
     """
     data = json.loads(payload)
+    try:
+        supervisor = build(data)
+    except Exception as exc:
+        fallback(int(data["pid"]), exc)
+    try:
+        code = supervisor.run()
+        supervisor.inbox.restore()
+        supervisor.log.out.drain(DRAIN)
+    except Exception as exc:
+        last_resort(supervisor, exc)
+    if exit_now:
+        sys.stdout.flush()
+        os._exit(code)
+    return code
+
+
+def build(data: dict[str, Any]) -> Supervisor:
+    """The supervisor and its machine from the hand-over payload, handlers installed, signals unblocked."""
     knobs = Knobs.from_json_dict(data["knobs"])
-    log = Log(knobs.log_format, knobs.log_level, data["started"])
+    # Our own description of stderr, non-blocking (output.py); the child's stderr is the capture pipe.
+    out = Output.open(2, reopen=True, exclusive=bool(data.get("stderr_exclusive")))
+    pending = data.get("output") or {}
+    out.buffer += str(pending.get("pending", "")).encode("latin-1")
+    out.dropped_bytes, out.dropped_writes = int(pending.get("dropped", 0)), int(pending.get("writes", 0))
+    log = Log(knobs.log_format, knobs.log_level, data["started"], out=out)
+    log.redact = Redactor.from_environ().text
     before, where = data.get("oom") or (None, None)
     oom = OomWatch(before, (where[0], where[1]) if where else None)
     supervisor = Supervisor(
@@ -429,12 +482,28 @@ def main(payload: str, exit_now: bool = False) -> int:
     supervisor.inbox.install([*forwardable(), signal.SIGCHLD])
     signal.pthread_sigmask(signal.SIG_SETMASK, set())  # pending signals arrive now, into the queue
     model.child_started(pid=data["pid"])
+    return supervisor
+
+
+def fallback(pid: int, exc: Exception) -> NoReturn:
+    """The supervisor could not be built (a bug, or the OS refused something): supervise the child anyway,
+    the way tini does (forward every signal, reap, exit with its status), and say so. Never returns."""
+    code = EX_SOFTWARE
     try:
-        code = supervisor.run()
+        print_error(f"internal error: {type(exc).__name__}: {exc}; supervising pid {pid} in fallback mode")
+
+        def forward(sig: int, frame: object) -> None:
+            with contextlib.suppress(OSError):
+                os.kill(pid, sig)
+
+        for sig in forwardable():
+            with contextlib.suppress(OSError, ValueError):
+                signal.signal(sig, forward)
+        signal.pthread_sigmask(signal.SIG_SETMASK, set())
+        while True:
+            reaped, status = os.waitpid(-1, 0)  # PEP 475: retried after each forwarded signal
+            if reaped == pid:
+                code = exit_code(status)[0]
+                break
     finally:
-        supervisor.inbox.restore()
-    if exit_now:
-        sys.stdout.flush()
-        sys.stderr.flush()
         os._exit(code)
-    return code

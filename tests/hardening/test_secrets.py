@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from lifecycle.redaction import REDACTED
 from tests.helpers.recorder import fake_java_home, fake_spark_home, install, read_record
 from tests.integration.test_pid1 import Runs, env_for, needs_unshare
 
@@ -251,3 +252,125 @@ def test_dry_run_redacts_cloud_storage_keys_in_java_options(
 
     assert output.code == 0, output.stderr
     assert output.leaks([secret]) == {}
+
+
+# ---- issue #12, item 7: the pass-through command's own argv, secrets no variable holds, multi-line values ------
+
+PASS_THROUGH_SECRET = "hunter2xyz-5b8e1d"  # in the command's own name: no variable holds it, only its shape tells
+
+
+def failing_script(installation: Installation) -> Path:
+    """A command that prints to stderr and exits 3, reachable as `./--password=<secret>` and on PATH by that name."""
+    script = installation.root / "bin" / "failing"
+    script.parent.mkdir(parents=True, exist_ok=True)
+    script.write_text("#!/bin/sh\necho 'failing on purpose' >&2\nexit 3\n")
+    script.chmod(0o755)
+    for where in (installation.root, installation.root / "bin"):
+        (where / f"--password={PASS_THROUGH_SECRET}").symlink_to(script)
+    return script
+
+
+PASS_THROUGH = {
+    "relative-supervise": (["--", f"./--password={PASS_THROUGH_SECRET}"], {}, 3),
+    "on-path-supervise": (["--", f"--password={PASS_THROUGH_SECRET}", "arg"], {"PATH": "{bin}:/usr/bin:/bin"}, 3),
+    "relative-exec": (["--", f"./--password={PASS_THROUGH_SECRET}"], {"LIFECYCLE_RUN_MODE": "exec"}, 3),
+    "json-log": (["--", f"./--password={PASS_THROUGH_SECRET}"], {"LIFECYCLE_LOG_FORMAT": "json"}, 3),
+    "not-found": (["--", f"./missing/--password={PASS_THROUGH_SECRET}"], {}, 127),
+    "not-found-exec": (["--", f"./missing/--password={PASS_THROUGH_SECRET}"], {"LIFECYCLE_RUN_MODE": "exec"}, 127),
+    "dry-run": (["--dry-run", "--", f"./--password={PASS_THROUGH_SECRET}", "--token", PASS_THROUGH_SECRET], {}, 0),
+}
+
+
+@pytest.mark.parametrize(("argv", "variables", "code"), PASS_THROUGH.values(), ids=list(PASS_THROUGH))
+def test_pass_through_command_name_holding_a_secret_is_redacted_everywhere(
+    runs: Runs, installation: Installation, argv: list[str], variables: dict[str, str], code: int
+) -> None:
+    """`lifecycle -- ./--password=<v>`: the command's own name is shown (the pass-through log line, the label in
+    `running as pid`, the exit reason, an exec error, the termination message) with its value redacted, and the
+    child's exit code is kept."""
+    failing_script(installation)
+    more = {name: value.format(bin=installation.root / "bin") for name, value in variables.items()}
+
+    output = installation.run(runs, argv, **more)
+
+    assert output.code == code, output.stderr
+    assert output.leaks([PASS_THROUGH_SECRET]) == {}, output.stderr + output.termination
+    assert "Traceback" not in output.stderr
+    if code == 0:
+        assert f"--password={REDACTED}" in output.stdout
+    elif variables.get("LIFECYCLE_RUN_MODE") != "exec" or code == 127:  # exec'd: the command has no message
+        assert f"--password={REDACTED}" in output.termination, output.termination
+        assert f"\nexit code: {code}\n" in output.termination
+
+
+UNKNOWN_SECRET = "notinenv-5d2a9c71"  # held by no variable: only the shape it is printed in can hide it
+SHAPES = {
+    "--password=": "--password={}",
+    "--password-space": "--password {}",
+    "java-option": "-Dspark.ssl.keyStorePassword={}",
+    "java-option-space": "-Dspark.ssl.keyStorePassword {}",
+    "colon": "token: {}",
+    "json": '{{"password": "{} and more words", "user": "spark"}}',
+    "json-private-key": '{{"private_key": "-----BEGIN PRIVATE KEY-----\\n{}\\n-----END PRIVATE KEY-----\\n"}}',
+    "url-userinfo": "cannot connect to https://spark:{}@db.internal:5432/metastore",
+    "bearer": "Authorization: Bearer {}",
+    "pem-block": "-----BEGIN RSA PRIVATE KEY-----\nMIIEow{}\nAAAA\n-----END RSA PRIVATE KEY-----",
+}
+
+
+@pytest.mark.parametrize("shape", list(SHAPES.values()), ids=list(SHAPES))
+def test_termination_message_redacts_a_secret_no_variable_holds_by_its_shape(
+    runs: Runs, installation: Installation, shape: str
+) -> None:
+    """A failing child that prints a secret lifecycle cannot know in one of the documented shapes should not have
+    it copied into the termination message (the known-values pass cannot help here: only the shape can)."""
+    child = install(installation.root / "bin" / "leaky")
+    output = installation.run(
+        runs, [str(child)], RECORD_STDERR="starting\n" + shape.format(UNKNOWN_SECRET) + "\ngiving up\n", RECORD_EXIT="1"
+    )
+
+    assert output.code == 1, output.stderr
+    assert "giving up" in output.termination and "starting" in output.termination
+    assert UNKNOWN_SECRET not in output.termination, output.termination
+    own_lines = [line for line in output.stderr.splitlines() if line.startswith("lifecycle:")]
+    assert not [line for line in own_lines if UNKNOWN_SECRET in line]
+
+
+PEM_KEY = (
+    "-----BEGIN PRIVATE KEY-----\n"
+    "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQDpemline1\n"
+    "c2Vjb25kIGxpbmUgb2YgdGhlIGtleSBib2R5IGZvciB0aGUgdGVzdHBlbTI=\n"
+    "-----END PRIVATE KEY-----\n"
+)
+PEM_BODY = [line for line in PEM_KEY.splitlines() if not line.startswith("-----")]
+PEM_PRINTS = {
+    "whole-block": PEM_KEY,
+    "body-lines-only": "".join(f"{line}\n" for line in PEM_BODY),
+    "logger-prefixed-lines": "".join(f"[main] DEBUG key material: {line} (len {len(line)})\n" for line in PEM_BODY),
+}
+SPACED_SECRET = "open sesame 42"  # a known value the colon shape alone would cut after `open`
+
+
+@pytest.mark.parametrize("printed", list(PEM_PRINTS.values()), ids=list(PEM_PRINTS))
+def test_multi_line_secret_value_printed_line_by_line_is_redacted(
+    runs: Runs, installation: Installation, printed: str
+) -> None:
+    """A PEM private key held by a secret-named variable (multi-line), printed by the child whole or line by line
+    (no markers, or behind a logger's prefix), should leave none of its lines in the termination message; a known
+    value with spaces printed after `token:` should go whole."""
+    child = install(installation.root / "bin" / "leaky")
+    output = installation.run(
+        runs,
+        [str(child)],
+        TLS_PRIVATE_KEY=PEM_KEY,
+        SPACED_TOKEN=SPACED_SECRET,
+        RECORD_STDERR=f"starting\n{printed}token: {SPACED_SECRET}\ngiving up\n",
+        RECORD_EXIT="1",
+    )
+
+    assert output.code == 1, output.stderr
+    assert "giving up" in output.termination
+    assert output.leaks(PEM_BODY) == {"stderr": PEM_BODY}  # only the child's own lines, passed through as under tini
+    assert "sesame" not in output.termination, output.termination
+    own_lines = [line for line in output.stderr.splitlines() if line.startswith("lifecycle:")]
+    assert not [line for line in own_lines if any(body in line for body in PEM_BODY) or "sesame" in line]

@@ -224,3 +224,37 @@ def test_watch_says_oomkilled_only_when_the_counter_went_up(tmp_path: Path) -> N
     reason = oom.OomWatch(2, where).killed()
     assert reason is not None and reason.startswith("OOMKilled:") and "memory limit 128 MiB" in reason
     assert "2 -> 3" in reason
+
+
+@pytest.mark.parametrize(("content", "expected"), [("1\n", True), ("0\n", False), (None, None)])
+def test_memory_oom_group_is_read_on_cgroup_v2(tmp_path: Path, content: str | None, expected: bool | None) -> None:
+    """The kubelet (1.28+) writes memory.oom.group=1 on cgroup v2: then an OOM kill takes lifecycle too, and
+    lifecycle says so instead of promising an OOMKilled termination message it cannot write."""
+    mount = make_cgroup_dir(tmp_path / "sys" / "fs" / "cgroup", "v2")
+    if content is not None:
+        (mount / "memory.oom.group").write_text(content)
+    where = oom.memory_cgroup_dir(fake_proc(tmp_path, "0::/\n", f"50 30 0:50 / {mount} ro - cgroup2 cgroup2 rw\n"))
+    assert oom.oom_group(where) is expected
+    described = oom.describe_oom_group(oom.oom_group(where))
+    assert ("lifecycle included" in described) is (expected is True)
+
+
+def test_memory_oom_group_does_not_exist_on_cgroup_v1(tmp_path: Path) -> None:
+    mount = make_cgroup_dir(tmp_path / "sys" / "memory", "v1")
+    (mount / "memory.oom.group").write_text("1\n")  # no such file on v1: even if one were there, it means nothing
+    where = oom.memory_cgroup_dir(
+        fake_proc(tmp_path, "4:memory:/runc/ctr\n", f"40 30 0:40 /runc/ctr {mount} ro - cgroup cgroup rw,memory\n")
+    )
+    assert oom.oom_group(where) is None
+    assert "not applicable" in oom.describe_oom_group(None)
+
+
+def test_dry_run_says_which_oom_case_applies_here() -> None:
+    """This host is cgroup v1 (hybrid): the dry run says lifecycle reports OOMKilled itself."""
+    shown = subprocess.run(
+        [str(Path(sys.executable).with_name("lifecycle")), "--dry-run", "true"],
+        capture_output=True, text=True, timeout=30, env={"PATH": "/usr/bin:/bin", "LIFECYCLE_TERMINATION_LOG": ""},
+    )  # fmt: skip
+    assert shown.returncode == 0, shown.stderr
+    expected = oom.describe_oom_group(oom.oom_group(oom.memory_cgroup_dir()))
+    assert f"memory: {expected}" in shown.stdout
