@@ -35,8 +35,34 @@ REQUEST_TIMEOUT = 3.0  # seconds an authenticated connection may stay without se
 ACCEPTS_PER_CALL = 64  # then back to the event loop, so a flood of connections cannot starve the child's events
 REFUSALS_LOGGED = 5  # refusal lines per window; the rest are counted in one summary line
 REFUSAL_WINDOW = 10.0  # seconds
+ARRIVING_RESCAN = 0.05  # seconds between looks for preStop commands still starting, while waiting at exit
 DESCRIPTOR_LIMIT = (errno.EMFILE, errno.ENFILE)
 RequestHandler = Callable[[int], Mapping[str, object]]
+
+
+def entered_commands() -> list[int]:
+    """preStop commands the runtime started in this container (the kubelet's exec: entered into our PID
+    namespace from outside, so their parent is not in it: ppid 0), by their command line (`decom`:
+    lifecycle-decommission or a decom.sh shim before its exec). Only as PID 1 with our own /proc."""
+    if os.getpid() != 1:
+        return []
+    from lifecycle.leftovers import proc_is_ours
+    from lifecycle.process import parent_map
+
+    if not proc_is_ours():
+        return []
+    found = []
+    for pid, ppid in parent_map().items():
+        if ppid != 0 or pid == 1:
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                argv = handle.read(4096)
+        except OSError:  # exited meanwhile (ok to proceed)
+            continue
+        if b"decom" in argv:
+            found.append(pid)
+    return found
 
 
 class RefusalLog:
@@ -159,36 +185,63 @@ class HookServer:
         """
         deadline = time.monotonic() + grace
         self.service()
-        while True:
-            pidfds = {hook.pidfd: hook for hook in self.hooks.values() if hook.pidfd is not None}
-            departing = {pidfd: pid for pid, pidfd in self.departing.items()}
-            if not pidfds and not departing and not self.hooks:
-                break
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            poller = select.poll()
-            for fd in [*pidfds, *departing, *self.fds()]:
-                poller.register(fd, select.POLLIN)
-            try:
-                ready = poller.poll(wait_ms(left))
-            except InterruptedError:  # a signal: poll again (ok to proceed)
-                continue
-            for fd, _ in ready:
-                if fd in pidfds:
-                    self.drop(pidfds[fd])
-                elif fd in departing:
-                    if self.departing.get(departing[fd]) == fd:  # (not closed by a sweep meanwhile)
-                        os.close(self.departing.pop(departing[fd]))
-                elif fd in self:
-                    self.handle(fd)
-        waiting = len(self.hooks) + len(self.departing)
+        arriving: dict[int, int] = {}  # pidfd -> pid: preStop commands entered into the container, not connected yet
+        try:
+            while True:
+                self.watch_arriving(arriving)
+                if not self.wait_once(deadline, arriving):
+                    break
+        finally:
+            for pidfd in arriving:
+                os.close(pidfd)
+        waiting = len(self.hooks) + len(self.departing) + len(arriving)
         self.close()
         if waiting:
             self.log.warning(
                 "control",
                 f"{waiting} preStop command(s) still running after {grace:g}s (LIFECYCLE_HOOK_GRACE); exiting anyway",
             )
+
+    def watch_arriving(self, arriving: dict[int, int]) -> None:
+        """Add preStop commands that are starting in this container but have not connected yet (their
+        interpreter still loading when the child exited): PID 1 exiting now would have the kernel SIGKILL them."""
+        known = set(arriving.values()) | {hook.pid for hook in self.hooks.values()} | set(self.departing)
+        for pid in entered_commands():
+            if pid in known or len(arriving) >= MAX_HOOKS:
+                continue
+            try:
+                arriving[os.pidfd_open(pid)] = pid
+            except OSError:  # exited meanwhile, or no pidfds here (ok to proceed)
+                continue
+
+    def wait_once(self, deadline: float, arriving: dict[int, int]) -> bool:
+        """One wait for a hook to exit or connect; False when there is nothing left to wait for, or no time."""
+        pidfds = {hook.pidfd: hook for hook in self.hooks.values() if hook.pidfd is not None}
+        departing = {pidfd: pid for pid, pidfd in self.departing.items()}
+        if not pidfds and not departing and not self.hooks and not arriving:
+            return False
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        poller = select.poll()
+        for fd in [*pidfds, *departing, *arriving, *self.fds()]:
+            poller.register(fd, select.POLLIN)
+        try:
+            ready = poller.poll(wait_ms(min(left, ARRIVING_RESCAN)))
+        except InterruptedError:  # a signal: poll again (ok to proceed)
+            return True
+        for fd, _ in ready:
+            if fd in pidfds:
+                self.drop(pidfds[fd])
+            elif fd in departing:
+                if self.departing.get(departing[fd]) == fd:  # (not closed by a sweep meanwhile)
+                    os.close(self.departing.pop(departing[fd]))
+            elif fd in arriving:
+                del arriving[fd]
+                os.close(fd)
+            elif fd in self:
+                self.handle(fd)
+        return True
 
     def close(self) -> None:
         """Close every connection, pidfd and the listener; log what refusals went unlogged."""

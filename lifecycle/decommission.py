@@ -403,6 +403,9 @@ def via_supervisor(conn: _socket.socket, peer: control.Peer, log: Log) -> int:
 def standalone(settings: knobs.Knobs, log: Log) -> int:
     # (no lifecycle supervisor of this container answered, or it gave no trustworthy answer)
     """Path 2: find, pin, re-check, signal and wait, driven by the same state machine from `running`."""
+    from lifecycle.redaction import Redactor  # off the fast path: `re`, ~5 ms
+
+    log.redact = Redactor.from_environ().text  # JVM command lines (-Dspark.ssl.keyStorePassword=…) are shown here
     found, seen = find_executors()
     if not found:
         raise LifecycleError(
@@ -457,7 +460,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """The preStop entry: no arguments; settings from the same LIFECYCLE_* variables as the entrypoint."""
     args = list(sys.argv[1:] if argv is None else argv)
     if args:
-        print_error(f"takes no arguments (it is run by the kubelet as a preStop hook), got {args[0]!r}", NAME)
+        from lifecycle.redaction import display_arg  # an error path: the import cost does not matter here
+
+        print_error(f"takes no arguments (it is run by the kubelet as a preStop hook), got {display_arg(args[0])!r}",
+                    NAME)  # fmt: skip
         return EX_USAGE
     started = time.monotonic()
     try:

@@ -67,6 +67,23 @@ def parse_signal(raw: str) -> int:
     return number
 
 
+def parse_trigger(raw: str) -> int:
+    """A signal lifecycle can receive and act on: one it installs a handler for (signals.forwardable).
+
+    SIGSEGV and the other synchronous signals, SIGCHLD, SIGPIPE, SIGTTIN, SIGTTOU and glibc's reserved 32 and 33
+    never reach lifecycle's handlers: as a trigger they would never decommission anything, and sent to a
+    lifecycle that is not PID 1 their default action would kill it.
+    """
+    from lifecycle.signals import NOT_FORWARDED, forwardable
+
+    number = parse_signal(raw)
+    if number not in forwardable():
+        why = NOT_FORWARDED.get(number, "reserved by the C library")  # type: ignore[call-overload]
+        raise ValueError(f"{signal_name(number)} cannot trigger a decommission ({why}); use PWR, USR1, USR2, "
+                         f"a real-time signal or another catchable one, got {raw!r}")  # fmt: skip
+    return number
+
+
 def signal_name(number: int) -> str:
     """SIGTERM for 15; SIGRTMIN+3 style for real-time signals."""
     import signal
@@ -154,8 +171,14 @@ def parse_remap(raw: str) -> dict[int, int]:
 
 
 def parse_path(raw: str) -> str:
-    """A path; empty disables the feature."""
-    return raw
+    """A path, resolved now (symlinks followed, made absolute) while no child exists that could swap a directory
+    on it for a symlink; termination.write then refuses a symlink anywhere on it. Empty disables the feature."""
+    if not raw:
+        return raw
+    try:
+        return os.path.realpath(raw)
+    except (OSError, ValueError):  # a NUL in it: kept as given; writing it will fail quietly (ok to proceed)
+        return raw
 
 
 class Knob:
@@ -207,8 +230,8 @@ KNOBS: tuple[Knob, ...] = (
         DECOMMISSION_TRIGGER,
         "decommission_trigger",
         "PWR",
-        parse_signal,
-        "signal name or number",
+        parse_trigger,
+        "signal name or number lifecycle can catch (not CHLD, PIPE, TTIN, TTOU, SEGV…)",
         "signal that, sent to lifecycle, starts decommissioning (instead of being forwarded)",
     ),
     Knob(

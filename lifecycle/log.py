@@ -54,6 +54,8 @@ class Log:
         except Exception as exc:  # a value that cannot be shown must not cost the event (ok to proceed)
             text = f"{self.name}: error: a {level} line for {event!r} could not be formatted ({type(exc).__name__})\n"
             data = text.encode("ascii", "backslashreplace")
+        if self.out.mid_line:  # a relayed child line without its newline yet: ours starts a line of its own
+            data = b"\n" + data
         self.out.write(data)
 
     def format(self, level: str, event: str, message: str, fields: dict[str, object]) -> bytes:

@@ -47,6 +47,7 @@ class Output:
         self.dropped_bytes = 0
         self.dropped_writes = 0
         self.notice: Callable[[int, int], bytes] | None = None  # the "dropped N bytes" line, when writing resumes
+        self.mid_line = False  # the last bytes queued did not end a line (a child's partial line, relayed)
 
     @classmethod
     def open(cls, fd: int = 2, reopen: bool = False, exclusive: bool = False, limit: int = LIMIT) -> Output:
@@ -84,8 +85,9 @@ class Output:
     # ---- writing -----------------------------------------------------------------------------------
     def write(self, data: bytes) -> None:
         """Queue data and write what the descriptor takes now; never blocks, never raises."""
-        if self.mode == CLOSED:
+        if self.mode == CLOSED or not data:
             return
+        self.mid_line = not data.endswith(b"\n")
         if len(self.buffer) + len(data) > self.limit:
             self.dropped_bytes += len(data)
             self.dropped_writes += 1

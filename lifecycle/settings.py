@@ -181,7 +181,7 @@ class RuntimeSettings(BaseSettings):
     log_format: Annotated[str, _parsed(knobs.parse_log_format)] = env(knobs.LOG_FORMAT, "text")
     log_level: Annotated[str, _parsed(knobs.parse_log_level)] = env(knobs.LOG_LEVEL, "info")
     decommission_signal: Annotated[int, _parsed(knobs.parse_signal)] = env(knobs.DECOMMISSION_SIGNAL, "PWR")
-    decommission_trigger: Annotated[int, _parsed(knobs.parse_signal)] = env(knobs.DECOMMISSION_TRIGGER, "PWR")
+    decommission_trigger: Annotated[int, _parsed(knobs.parse_trigger)] = env(knobs.DECOMMISSION_TRIGGER, "PWR")
     decommission_timeout: Annotated[float | None, _parsed(knobs.parse_optional_timeout)] = env(
         knobs.DECOMMISSION_TIMEOUT, ""
     )

@@ -22,18 +22,17 @@ from lifecycle.actions import Actions
 from lifecycle.channel import HookServer
 from lifecycle.errors import EX_SOFTWARE, LifecycleError
 from lifecycle.knobs import Knobs, signal_name, wait_ms
+from lifecycle.leftovers import Leftovers, proc_is_ours
 from lifecycle.log import DRAIN, Log, print_error
 from lifecycle.machine import Lifecycle, Phase, build_machine
 from lifecycle.oom import OomWatch
 from lifecycle.output import Output
 from lifecycle.process import (
     catches_signal,
-    descendants,
     exit_code,
     open_pidfd,
     reap,
     send_signal,
-    signal_quietly,
 )
 from lifecycle.redaction import Redactor, known_secrets
 from lifecycle.signals import SignalInbox, forwardable
@@ -44,20 +43,10 @@ if TYPE_CHECKING:
 
     from transitions import EventData
 
-KILL_WAIT = 2.0  # seconds to wait for SIGKILLed descendants to be reaped before giving up on them
 PUMP_CHUNKS = 16  # reads of the child's stderr (64 KiB each) per turn of the loop: signals come first
-WATCHED_PIDFDS = 256  # pidfds held at once while waiting for leftover descendants
 FAULTS_IN_A_ROW = 20  # internal errors in consecutive turns of the loop before it stops supervising (exit 70)
 FAULT_LINES = 10  # internal errors logged in full; later ones are counted and logged every FAULT_EVERY
 FAULT_EVERY = 1000
-
-
-def self_pid() -> int:
-    """Our PID as the mounted /proc sees it (1 in a container whose /proc belongs to its PID namespace)."""
-    try:
-        return int(os.readlink("/proc/self"))
-    except (OSError, ValueError):
-        return os.getpid()
 
 
 class Supervisor(Actions):
@@ -88,6 +77,7 @@ class Supervisor(Actions):
         self.output_watched = False  # our stderr is registered for POLLOUT (output waits for a stalled reader)
         self.faults = self.faults_in_a_row = 0  # internal errors caught by the loop's guard
         self.refused_signals = 0  # EPERM from signalling the child (it became another user)
+        self.sent_kill = False  # lifecycle itself SIGKILLed the child (a deadline): then it was no OOM kill
         # The preStop command's channel, bound by handover.py before the child started (none for a driver, or
         # when another lifecycle of this container holds it: handover logged why).
         self.channel = HookServer(log, control_fd, self.poller, self.serve_hook)
@@ -171,6 +161,7 @@ class Supervisor(Actions):
 
     def signal_child(self, sig: int) -> None:
         """A deadline's signal: to the child, and its group with LIFECYCLE_SIGNAL_GROUP=1 (process.send_signal)."""
+        self.sent_kill = self.sent_kill or sig == signal.SIGKILL
         try:
             send_signal(self.pid, sig, group=self.knobs.signal_group)
         except PermissionError:
@@ -218,7 +209,7 @@ class Supervisor(Actions):
         code, sig = exit_code(self.status)
         if sig is not None:
             reason = f"{self.label} was killed by {signal_name(sig)}"
-            oom_killed = self.oom.killed() if sig == signal.SIGKILL else None
+            oom_killed = self.oom.killed() if sig == signal.SIGKILL and not self.sent_kill else None
             if oom_killed:
                 reason += f": {oom_killed}"
                 self.log.warning("oom", f"{self.label} (pid {self.pid}) {oom_killed}")
@@ -231,64 +222,28 @@ class Supervisor(Actions):
         return code, sig, reason, tail
 
     def stop_descendants(self) -> None:
-        """tini exits at once and the kernel SIGKILLs what is left (krallin/tini#180): SIGTERM them and wait."""
-        reap(self.pid)  # zombies are not "live descendants": collect them before deciding anything
-        try:
-            os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
-        except ChildProcessError:  # no children means no descendants: orphans are reparented to us (PID 1/subreaper)
-            return
-        me = self_pid()
-        remaining = descendants(me)
-        reap(self.pid)  # scan, then reap: with no live descendant left, no new zombie can appear after this
-        if not remaining:
-            return
-        grace = self.knobs.orphan_grace
-        self.log.info(
-            "descendants",
-            f"{len(remaining)} descendant process(es) left: SIGTERM, then SIGKILL after "
-            f"{grace:g}s (LIFECYCLE_ORPHAN_GRACE)",
-            pids=remaining,
-        )
-        for pid in remaining:
-            signal_quietly(pid, signal.SIGTERM)
-        if not self.wait_for_descendants(me, time.monotonic() + grace):
-            for pid in descendants(me):
-                signal_quietly(pid, signal.SIGKILL)
-            self.wait_for_descendants(me, time.monotonic() + KILL_WAIT)
+        """What the child left behind: SIGTERM, LIFECYCLE_ORPHAN_GRACE, SIGKILL (leftovers.py)."""
+        Leftovers(self.log, self.pid, self.knobs.orphan_grace, self.wake).stop()
         self.pump_stderr_quietly()
 
-    def wait_for_descendants(self, me: int, deadline: float) -> bool:
-        """Reap until no descendant is left or the deadline passes; each exit wakes the poll (pidfds)."""
-        while True:
-            remaining = descendants(me)  # scan, then reap: one that dies in between is reaped now or next pass
-            reap(self.pid)
-            left = deadline - time.monotonic()
-            if not remaining:
-                return True
-            if left <= 0:
-                return False
-            poller = select.poll()
-            # One pidfd per descendant, a bounded number (the rest wake us through SIGCHLD): thousands of
-            # leftovers must not exhaust RLIMIT_NOFILE.
-            fds = [fd for fd in (open_pidfd(pid) for pid in remaining[:WATCHED_PIDFDS]) if fd is not None]
-            for fd in fds:
-                poller.register(fd, select.POLLIN)
-            poller.register(self.inbox.read_fd, select.POLLIN)  # SIGCHLD for kernels without pidfds
-            if self.stderr_fd is not None:
-                poller.register(self.stderr_fd, select.POLLIN)  # descendants may still write to it
-            if self.log.out.waiting():
-                poller.register(self.log.out.fd, select.POLLOUT)
-            for fd in self.channel.fds():
-                poller.register(fd, select.POLLIN)  # a preStop command arriving now
-            try:
-                poller.poll(wait_ms(left))
-            finally:
-                for fd in fds:
-                    os.close(fd)
-            self.pump_stderr_quietly()
-            self.log.out.flush()
-            self.inbox.drain()
-            self.channel.service()
+    def wake(self, pidfds: list[int], timeout: float) -> None:
+        """One poll while waiting at the end: these pidfds, signals, the child's stderr, our output, preStop
+        commands arriving now. Signals are drained, not forwarded: the child they were for has exited."""
+        poller = select.poll()
+        for fd in pidfds:
+            poller.register(fd, select.POLLIN)
+        poller.register(self.inbox.read_fd, select.POLLIN)  # SIGCHLD, for leftovers without a pidfd
+        if self.stderr_fd is not None:
+            poller.register(self.stderr_fd, select.POLLIN)  # descendants may still write to it
+        if self.log.out.waiting():
+            poller.register(self.log.out.fd, select.POLLOUT)
+        for fd in self.channel.fds():
+            poller.register(fd, select.POLLIN)  # a preStop command arriving now
+        poller.poll(wait_ms(timeout))
+        self.pump_stderr_quietly()
+        self.log.out.flush()
+        self.inbox.drain()
+        self.channel.service()
 
     # ---- the preStop command's channel (channel.py) ------------------------------------------------
     def serve_hook(self, pid: int) -> dict[str, object]:
@@ -424,9 +379,10 @@ def last_resort(supervisor: Supervisor, exc: BaseException) -> NoReturn:
     """When even the machine cannot end the run: kill what is left, say why, exit 70. Never raises."""
     try:
         supervisor.log.error("internal-error", f"internal error: {type(exc).__name__}: {exc}; exiting with 70")
-        for pid in descendants(self_pid()):
-            with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGKILL)
+        if proc_is_ours():
+            Leftovers(supervisor.log, supervisor.pid, 0.0, lambda pidfds, timeout: None).kill_all(os.getpid())
+        elif os.getpid() == 1:
+            os.kill(-1, signal.SIGKILL)  # every process of our PID namespace but us
         termination.write(
             supervisor.knobs.termination_log,
             termination.compose(Phase.terminated.value, EX_SOFTWARE, None, f"internal error: {type(exc).__name__}", []),

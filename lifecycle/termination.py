@@ -97,6 +97,31 @@ def compose(
     return text.encode()[:MESSAGE_LIMIT].decode("utf-8", "ignore")
 
 
+def open_beneath_no_links(path: str, flags: int) -> int:
+    """open(2) that refuses a symlink in any component of an absolute path, not only the last.
+
+    O_NOFOLLOW guards the last component only: a child that controls a directory on the path could swap it for
+    a symlink to a root-only directory and have lifecycle (root) truncate a file there. So the path is walked
+    one directory at a time (O_PATH | O_NOFOLLOW | O_DIRECTORY, each relative to the last); the knob's value
+    was resolved (knobs.parse_path: realpath) when lifecycle started, before any child existed.
+    """
+    if not path.startswith("/"):
+        raise ValueError("not an absolute path")
+    *directories, name = [part for part in path.split("/") if part]
+    walk = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+    current = os.open("/", walk)
+    try:
+        for part in directories:
+            if part in (".", ".."):
+                raise ValueError("a path with . or ..")
+            following = os.open(part, walk, dir_fd=current)
+            os.close(current)
+            current = following
+        return os.open(name, flags | os.O_NOFOLLOW, dir_fd=current)
+    finally:
+        os.close(current)
+
+
 def write(path: str, message: str) -> bool:
     """Write the message whole into the regular file at path, or not at all; quietly False otherwise.
 
@@ -106,7 +131,7 @@ def write(path: str, message: str) -> bool:
         return False
     data = printable(message).encode("utf-8")
     try:
-        fd = os.open(path, OPEN_FLAGS)
+        fd = open_beneath_no_links(path, OPEN_FLAGS)
     except (OSError, ValueError):  # absent, a symlink (ELOOP), a FIFO with no reader (ENXIO), read-only…
         return False
     try:

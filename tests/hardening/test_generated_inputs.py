@@ -251,7 +251,7 @@ def run_isolated(capture: Capture, argv: list[str], env: dict[str, str]) -> Capt
         captured = capture.run(argv, env)
         assert dict(os.environ) == env, "main changed os.environ"
     after = State.now()
-    if after != before and after.fds != before.fds and after == replace(after, fds=before.fds):
+    if after.fds != before.fds and replace(after, fds=before.fds) == before:
         opened = sorted(after.fds - before.fds)
         targets = {fd: fd_target(fd) for fd in opened}
         # Threads left by earlier tests in this process (a Spark coordinator's accept loop) may open sockets
