@@ -6,7 +6,7 @@
 
 `to signal` (spawn → the JVM reports the signal) and `after exit` (JVM gone → hook gone) split the overhead.
 Every run is a fresh pod: new PID and mount namespaces (`unshare --pid --mount-proc --kill-child`), with
-lifecycle, tini or a pause process as PID 1 (as in tests/integration/test_prestop.py), and the stub executor
+lifecycle, tini or a pause process as PID 1 (examples/pods.py, as the tests make them), and the stub executor
 (examples/stub-executor) compiled once. The baseline hook does what upstream's decom.sh (Spark 3.4+) does,
 step by step (upstream-behaviour §2): find the PID with ps and grep, SIGPWR, `tail --pid`, two `sleep 1`s.
 The floor row (`kill -s PWR`) signals the JVM's host PID with kill(1), no hook and no nsenter: its `to sig` is
@@ -28,11 +28,9 @@ Run as root: python -m bench.decommission [--runs 5] [--drain-ms 500] [--only TE
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import select
-import shlex
 import shutil
 import signal
 import statistics
@@ -46,33 +44,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.helpers.processes import kill_by_pidfd
+from examples.pods import EXECUTOR_CLASS, Pod, base_env, compile_stub, exec_in_shell
+from examples.proc import cmdline
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-STUB_SOURCE = REPO_ROOT / "examples" / "stub-executor" / "KubernetesExecutorBackend.java"
-EXECUTOR_CLASS = "org.apache.spark.scheduler.cluster.k8s.KubernetesExecutorBackend"
 DEV_BIN = os.path.dirname(sys.executable)
 SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin"
 TARGET_MS = 20.0  # overhead budget per decommission
 TIMEOUT = 60.0  # seconds for any one wait
-
-# A pause container's process (shareProcessNamespace): starts POD_ENTRYPOINT (a JSON argv, kept out of its own
-# argv), reaps orphans, stays until SIGTERM.
-PAUSE = """\
-import json, os, signal
-signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD, signal.SIGTERM})
-argv = json.loads(os.environ.pop("POD_ENTRYPOINT"))
-if os.fork() == 0:
-    signal.pthread_sigmask(signal.SIG_SETMASK, set())
-    os.execv(argv[0], argv)
-while signal.sigwait({signal.SIGCHLD, signal.SIGTERM}) == signal.SIGCHLD:
-    while True:
-        try:
-            if os.waitpid(-1, os.WNOHANG)[0] == 0:
-                break
-        except ChildProcessError:
-            break
-"""
 
 # The baseline: upstream's decom.sh (3.4+) restated. No `set -e`: like upstream, a failed step does not stop it.
 BASELINE = """\
@@ -103,6 +82,13 @@ class Scenario:
     def label(self) -> str:
         where = f"{self.entrypoint} PID 1" if self.layout == "container" else f"pause → {self.entrypoint}"
         return f"{self.hook:22} {where}"
+
+    @property
+    def pod_layout(self) -> str:
+        """The layout's name in examples/pods.py."""
+        if self.entrypoint == "lifecycle":
+            return self.layout
+        return "tini" if self.layout == "container" else "tini-shared"
 
 
 SCENARIOS = (
@@ -145,113 +131,40 @@ def tool(name: str, path: str = SYSTEM_PATH) -> str:
     return found
 
 
-def compile_stub(out: Path) -> None:
-    """javac the stub executor into `out`."""
-    subprocess.run(
-        [tool("javac"), "-nowarn", "-XDignore.symbol.file", "-d", str(out), str(STUB_SOURCE)],
-        check=True, timeout=120, env={"PATH": SYSTEM_PATH}, stdin=subprocess.DEVNULL,
-    )  # fmt: skip
-
-
-def children(pid: int) -> list[int]:
-    """The process's children (forked by its main thread)."""
+def start_pod(scenario: Scenario, classes: Path, drain_ms: int, bin_dir: str) -> Pod:
+    """A fresh pod running the stub executor, with the scenario's PID 1 (examples/pods.py); ready to be drained."""
+    executor = [tool("java"), f"-Ddrain.ms={drain_ms}", "-cp", str(classes), EXECUTOR_CLASS]
+    env = base_env(PATH=f"{bin_dir}:{SYSTEM_PATH}")
+    if scenario.entrypoint == "lifecycle":
+        pod = Pod(scenario.pod_layout, executor, env, lifecycle=tool("lifecycle", bin_dir))
+    else:
+        tool("tini")  # or exit naming it
+        pod = Pod(scenario.pod_layout, exec_in_shell(executor), env)
     try:
-        with open(f"/proc/{pid}/task/{pid}/children") as handle:
-            return [int(part) for part in handle.read().split()]
-    except OSError:  # exited meanwhile
-        return []
+        pod.ready(timeout=TIMEOUT)  # the JVM's `ready` line, and under lifecycle its `running` line
+    except BaseException:
+        pod.kill()
+        raise
+    return pod
 
 
-def descendants(pid: int) -> list[int]:
-    """Every process below `pid`."""
-    found, todo = [], children(pid)
-    while todo:
-        child = todo.pop()
-        found.append(child)
-        todo += children(child)
-    return found
+def jvm_pid(pod: Pod) -> int:
+    """The host PID of the executor JVM (its argv ends with the main class)."""
+    (pid,) = [pid for pid in pod.processes().values() if cmdline(pid)[-1:] == [EXECUTOR_CLASS]]
+    return pid
 
 
-def argv_of(pid: int) -> list[str]:
-    """/proc/<pid>/cmdline as a list ([] once it has gone)."""
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as handle:
-            return [part.decode("utf-8", "replace") for part in handle.read().split(b"\0")[:-1]]
-    except OSError:
-        return []
-
-
-class Pod:
-    """An entrypoint in new PID and mount namespaces, running the stub executor; `kill` ends all of it."""
-
-    def __init__(self, scenario: Scenario, classes: Path, drain_ms: int, bin_dir: str) -> None:
-        executor = [tool("java"), f"-Ddrain.ms={drain_ms}", "-cp", str(classes), EXECUTOR_CLASS]
-        env = {"PATH": f"{bin_dir}:{SYSTEM_PATH}", "LANG": "C.UTF-8", "LIFECYCLE_TERMINATION_LOG": ""}
-        if scenario.entrypoint == "lifecycle":
-            entrypoint = [tool("lifecycle", bin_dir), *executor]
-        else:
-            entrypoint = [tool("tini"), "-s", "--", "sh", "-c", f"exec {shlex.join(executor)}"]
-        if scenario.layout == "shared":
-            env["POD_ENTRYPOINT"] = json.dumps(entrypoint)
-            entrypoint = [sys.executable, "-I", "-c", PAUSE]
-        self.scenario = scenario
-        self.process = subprocess.Popen(
-            [tool("unshare"), "--pid", "--mount-proc", "--kill-child", *entrypoint],
-            env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        )  # fmt: skip
-        assert self.process.stdout is not None and self.process.stderr is not None
-        self.fds = {self.process.stdout.fileno(): b"", self.process.stderr.fileno(): b""}
-        self.out = self.process.stdout.fileno()
-        for fd in self.fds:
-            os.set_blocking(fd, False)
-
-    def read(self, fd: int) -> list[bytes]:
-        """Complete lines now readable on fd (stdout or stderr); closes it in `fds` at end of file."""
-        data = os.read(fd, 65536)
-        if not data:
-            del self.fds[fd]
-            return []
-        *lines, self.fds[fd] = (self.fds[fd] + data).split(b"\n")
-        return lines
-
-    def wait_ready(self) -> None:
-        """The JVM's `ready` line, and under lifecycle its `running` line (the control socket listens)."""
-        need = {b"ready (pid: "} | ({b" running as pid "} if self.scenario.entrypoint == "lifecycle" else set())
-        deadline = time.monotonic() + TIMEOUT
-        while need:
-            left = deadline - time.monotonic()
-            ready, _, _ = select.select(list(self.fds), [], [], max(0.0, left))
-            if not ready:
-                raise RuntimeError(f"pod not ready within {TIMEOUT}s")
-            for fd in ready:
-                lines = self.read(fd)
-                need = {text for text in need if not any(text in line for line in lines)}
-
-    def pid1(self) -> int:
-        """The host PID of the pod's PID 1 (what nsenter -t takes)."""
-        (pid,) = children(self.process.pid)
-        return pid
-
-    def jvm(self) -> int:
-        """The host PID of the executor JVM (its argv ends with the main class)."""
-        (pid,) = [pid for pid in descendants(self.process.pid) if EXECUTOR_CLASS in argv_of(pid)[-1:]]
-        return pid
-
-    def kill(self) -> None:
-        """SIGKILL every process of the pod, by pidfd, and wait for unshare."""
-        kill_by_pidfd([*descendants(self.process.pid), self.process.pid])
-        self.process.communicate(timeout=TIMEOUT)
-
-
-def measure(pod: Pod, hook: list[str], bin_dir: str, enter: bool = True) -> Sample:
+def measure(scenario: Scenario, pod: Pod, hook: list[str], bin_dir: str, enter: bool = True) -> Sample:
     """Run the hook once in the pod; timestamps of the JVM's signal line, the JVM's exit and the hook's exit.
 
     enter=False runs it from the host, without nsenter (the floor row: kill the JVM's host PID directly).
     """
-    pidfds = {"jvm": os.pidfd_open(pod.jvm())}
+    pidfds = {"jvm": os.pidfd_open(jvm_pid(pod))}
+    target = pod.processes()[1]  # the pod's PID 1 as the host numbers it: what nsenter -t joins
+    streams, heard = pod.streams, len(pod.streams.lines["out"])  # the stub's lines from here on
     started = time.monotonic()
     process = subprocess.Popen(
-        [tool("nsenter"), "-t", str(pod.pid1()), "-p", "-m", *hook] if enter else hook,
+        [tool("nsenter"), "-t", str(target), "-p", "-m", *hook] if enter else hook,
         env={"PATH": f"{bin_dir}:{SYSTEM_PATH}", "LANG": "C.UTF-8"},
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
@@ -262,17 +175,17 @@ def measure(pod: Pod, hook: list[str], bin_dir: str, enter: bool = True) -> Samp
         while "hook" not in seen or (("signalled" in seen or not enter) and "jvm" not in seen):
             left = started + TIMEOUT - time.monotonic()
             if left <= 0:
-                raise RuntimeError(f"{pod.scenario.label}: not done within {TIMEOUT}s")
-            watched = [fd for name, fd in pidfds.items() if name not in seen] + list(pod.fds)
+                raise RuntimeError(f"{scenario.label}: not done within {TIMEOUT}s")
+            watched = [fd for name, fd in pidfds.items() if name not in seen] + list(streams.names)
             ready, _, _ = select.select(watched, [], [], left)
-            now = time.monotonic() - started
+            now = time.monotonic()
             for name, fd in pidfds.items():
                 if fd in ready:
-                    seen[name] = now
-            for fd in set(ready) & set(pod.fds):
-                lines = pod.read(fd)
-                if fd == pod.out and "signalled" not in seen and any(b" received, draining" in x for x in lines):
-                    seen["signalled"] = now
+                    seen[name] = now - started
+            streams.read(ready, now)
+            said = streams.lines["out"][heard:]
+            if "signalled" not in seen and any(" received, draining" in line for _, line in said):
+                seen["signalled"] = now - started
     finally:
         for fd in pidfds.values():
             os.close(fd)
@@ -379,14 +292,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 continue
             samples = []
             for _ in range(args.runs):
-                pod = Pod(scenario, classes, args.drain_ms, bin_dir)
+                pod = start_pod(scenario, classes, args.drain_ms, bin_dir)
                 try:
-                    pod.wait_ready()
                     if scenario.hook == "kill -s PWR":
-                        samples.append(measure(pod, [tool("kill"), "-s", "PWR", str(pod.jvm())], bin_dir, False))
+                        floor = [tool("kill"), "-s", "PWR", str(jvm_pid(pod))]
+                        samples.append(measure(scenario, pod, floor, bin_dir, False))
                         continue
                     hook_argv = [hook] if scenario.hook != "baseline" else [tool("bash"), str(baseline)]
-                    samples.append(measure(pod, hook_argv, bin_dir))
+                    samples.append(measure(scenario, pod, hook_argv, bin_dir))
                 finally:
                     pod.kill()
             results.append((scenario, samples))

@@ -5,7 +5,7 @@
     one-shot     the same run until the wrapper's exit is seen (its pidfd turns readable): the whole cost of
                  wrapping a command that does nothing, like §1.4's `/bin/true` figures
     RSS          VmRSS of the wrapper process while it supervises (after lifecycle's handover: the
-                 supervisor has already forwarded a warm-up signal, and its cmdline names lifecycle.supervisor)
+                 supervisor has already forwarded a warm-up signal, and its cmdline names lifecycle.supervise)
     peak         the wrapper's lifetime peak RSS (wait4's ru_maxrss; exec keeps the larger of the two images)
     fwd          kill(wrapper, SIGUSR1) until the child's handler reads CLOCK_MONOTONIC
     exit         the child reads CLOCK_MONOTONIC and _exit(0)s; until the wrapper's pidfd turns readable
@@ -14,6 +14,12 @@ The child is a C program compiled with gcc into a temporary directory. Each supe
 wait for the child's `ready` line, one warm-up SIGUSR1 (not counted), read RSS, `--signals` timed SIGUSR1s,
 one byte on the child's stdin (it exits), wait for the wrapper's pidfd. Every wait is a select() on pipes
 and pidfds with a deadline; nothing sleeps. Wrappers take turns run by run, so drift hits all alike.
+
+lifecycle comes from a wheel of this checkout installed into a fresh venv (`--install wheel`, the default), as an
+image installs it: byte-compiled, and no editable-install finder run by `site` at every start (~15 ms here);
+`--install dev` runs the development venv's editable install instead. `--other-lifecycle BIN_DIR` adds a row for
+another build's `lifecycle` (before/after a change in one run); `--upstream-script FILE` adds a row for a real
+entrypoint.sh, run in pass-through mode exactly as an image runs it (kept outside this repository).
 
 Run from the repository root with the venv's python: python -m bench supervision [--runs 20] [--signals 5]
 """
@@ -42,6 +48,7 @@ WAIT = 15.0  # seconds: the longest any single wait may take before the run is d
 RSS_TARGET_MIB = 16.0
 FWD_TARGET_MS = 2.0  # lifecycle's forwarding median may exceed tini's by this much
 EXIT_TARGET_MS = 5.0
+START_TARGET = 4.0  # lifecycle's start→exec median may be this many times upstream's (issue #13)
 MATERIAL = 0.25  # a relative difference above which "lifecycle (defaults)" is said to differ materially
 MATERIAL_FLOOR = {"start": 5.0, "oneshot": 5.0, "rss": 1.0, "fwd": 0.2, "exit": 0.5}  # ms or MiB, absolute
 
@@ -109,9 +116,10 @@ int main(int argc, char **argv) {
 
 
 # Upstream's way in: entrypoint.sh's steps for a pass-through command (upstream-behaviour §1.2, restated, not
-# copied), then `exec tini -s --`. JAVA_HOME is set, as the images' base layers set it, so no JVM is started
-# to find it. Two changes so the bench can run it: the pass-through notice goes to stderr (stdout carries the
-# child's timing lines) and java_opts.txt goes to $TMPDIR (upstream writes it in the working directory).
+# copied), then `exec tini -s --`; run as the image runs it, through its `#!/usr/bin/env bash` line. JAVA_HOME is
+# set, as the images' base layers set it, so no JVM is started to find it. What the real script (3.5+) does that
+# this does not: in executor mode, the longer CMD array. Where it differs: the pass-through notice goes to stderr
+# (stdout carries the child's timing lines) and java_opts.txt to $TMPDIR (upstream: the working directory).
 UPSTREAM_ENTRYPOINT = r"""#!/usr/bin/env bash
 set -ex
 uid=$(id -u)
@@ -131,8 +139,10 @@ if [ -z "$JAVA_HOME" ]; then
 fi
 SPARK_CLASSPATH="$SPARK_CLASSPATH:${SPARK_HOME}/jars/*"
 env | grep SPARK_JAVA_OPT_ | sort -t_ -k4 -n | sed 's/[^=]*=\(.*\)//g' > "$TMPDIR/java_opts.txt"
-readarray -t SPARK_EXECUTOR_JAVA_OPTS < "$TMPDIR/java_opts.txt"
+if [ "$(command -v readarray)" ]; then readarray -t SPARK_EXECUTOR_JAVA_OPTS < "$TMPDIR/java_opts.txt"; fi
 if [ -n "$SPARK_EXTRA_CLASSPATH" ]; then SPARK_CLASSPATH="$SPARK_CLASSPATH:$SPARK_EXTRA_CLASSPATH"; fi
+if [ -n "${PYSPARK_PYTHON+x}" ]; then export PYSPARK_PYTHON; fi
+if [ -n "${PYSPARK_DRIVER_PYTHON+x}" ]; then export PYSPARK_DRIVER_PYTHON; fi
 if [ -n "$HADOOP_HOME" ] && [ -z "$SPARK_DIST_CLASSPATH" ]; then
   export SPARK_DIST_CLASSPATH="$($HADOOP_HOME/bin/hadoop classpath)"
 fi
@@ -244,7 +254,9 @@ class Run:
         self.partial += data
         *complete, self.partial = self.partial.split(b"\n")
         for raw in complete:
-            tag, *values = raw.decode().split()
+            tag, *values = raw.decode(errors="replace").split() or [""]
+            if not tag or not all(v.isdigit() for v in values):
+                continue  # not one of the child's timing lines (a real entrypoint.sh's pass-through notice)
             self.lines.append(Line(tag, [int(v) for v in values], now))
             if tag == "ready" and self.child_pidfd is None:
                 self.child_pid = int(values[1])
@@ -387,8 +399,8 @@ def session(wrapper: Wrapper, child: str, signals: int, samples: Samples) -> Non
         if wrapper.ready_log is not None:
             text = wrapper.ready_log.encode()
             run.pump(lambda: text in run.stderr, repr(wrapper.ready_log))
-        if wrapper.lean and "lifecycle.supervisor" not in run.cmdline():
-            raise BenchError(f"{run.label()}: no handover to lifecycle.supervisor: {run.cmdline()!r}")
+        if wrapper.lean and "lifecycle.supervise" not in run.cmdline():
+            raise BenchError(f"{run.label()}: no handover to lifecycle.supervise: {run.cmdline()!r}")
         status = run.status_kib("VmRSS", "VmHWM", "RssAnon", "RssFile", "RssShmem")
         samples.rss.append(status["VmRSS"] / 1024)
         samples.rss_detail = status
@@ -473,26 +485,36 @@ def tool(path: str) -> str:
     return path
 
 
-def wrappers(scratch: Path, with_defaults: bool) -> list[Wrapper]:
+def script(path: Path, text: str) -> str:
+    path.write_text(text)
+    path.chmod(0o755)
+    return str(path)
+
+
+def wrappers(
+    scratch: Path, bin_dir: Path, with_defaults: bool, others: Sequence[Path] = (), real_script: Path | None = None
+) -> list[Wrapper]:
     env = clean_env()
-    lifecycle = tool(str(BIN / "lifecycle"))
-    upstream = scratch / "entrypoint-like.sh"
-    upstream.write_text(UPSTREAM_ENTRYPOINT)
+    lifecycle = tool(str(bin_dir / "lifecycle"))
     java = shutil.which("java")
     java_home = str(Path(java).resolve().parents[1]) if java else "/usr/lib/jvm/default-java"
     upstream_env = {**env, "JAVA_HOME": java_home, "SPARK_HOME": str(scratch), "TMPDIR": str(scratch)}
+    quiet = {**env, "LIFECYCLE_TERMINATION_LOG": "", "LIFECYCLE_LOG_LEVEL": "warning"}
+    like = script(scratch / "like.sh", UPSTREAM_ENTRYPOINT)
     found = [
         Wrapper("tini", "tini -s", [tool("/usr/bin/tini"), "-s", "--"], env),
-        Wrapper("upstream", "entrypoint.sh-like + tini ⁵", [tool("/bin/bash"), str(upstream)], upstream_env),
-        Wrapper("dumb-init", "dumb-init", [tool("/usr/bin/dumb-init")], env),
-        Wrapper(
-            "lifecycle",
-            "lifecycle ¹",
-            [lifecycle],
-            {**env, "LIFECYCLE_TERMINATION_LOG": "", "LIFECYCLE_LOG_LEVEL": "warning"},
-            lean=True,
-        ),
+        Wrapper("upstream", "entrypoint.sh-like + tini ⁵", [like], upstream_env),
     ]
+    if real_script is not None:  # run from the scratch directory, where it writes java_opts.txt
+        real = script(scratch / "entrypoint.sh", real_script.read_text())
+        found.append(Wrapper("real", "entrypoint.sh (given) + tini ⁶", [real], upstream_env))
+    found += [
+        Wrapper("dumb-init", "dumb-init", [tool("/usr/bin/dumb-init")], env),
+        Wrapper("lifecycle", "lifecycle ¹", [lifecycle], quiet, lean=True),
+    ]
+    for index, other in enumerate(others, 1):
+        label = "lifecycle ¹, other build ⁷" + (f" {'abcdefgh'[index - 1]}" if len(others) > 1 else "")
+        found.append(Wrapper(f"other{index}", label, [tool(str(other / "lifecycle"))], quiet, lean=True))
     if with_defaults:
         defaults = dict(env)
         if not os.path.exists("/dev/termination-log"):  # the kubelet mounts one in every container
@@ -643,6 +665,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=None,
         help="runs and sessions for lifecycle with default settings (default: half of --runs; 0 skips the row)",
     )
+    parser.add_argument(
+        "--install", choices=("wheel", "dev"), default="wheel",
+        help="wheel: a fresh non-editable install of this checkout, as in an image (default); dev: the editable .venv",
+    )  # fmt: skip
+    parser.add_argument(
+        "--other-lifecycle", type=Path, metavar="BIN_DIR", action="append", default=[],
+        help="also run BIN_DIR/lifecycle (another build: before/after a change, in one run); may be repeated",
+    )  # fmt: skip
+    parser.add_argument(
+        "--upstream-script", type=Path, metavar="FILE",
+        help="also run this entrypoint.sh (e.g. apache/spark's own) as the image runs it",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     defaults_runs = args.runs // 2 if args.defaults_runs is None else args.defaults_runs
     if args.runs < 1 or args.signals < 1 or defaults_runs < 0:
@@ -653,14 +687,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         scratch = Path(name)
         child = compile_child(scratch)
         env = clean_env()
-        measured = wrappers(scratch, defaults_runs > 0)
+        if args.install == "wheel":
+            from bench.decommission import wheel_install
+
+            bin_dir = Path(wheel_install(scratch / "install"))
+        else:
+            bin_dir = BIN
+        others = [path.resolve() for path in args.other_lifecycle]
+        measured = wrappers(scratch, bin_dir, defaults_runs > 0, others, args.upstream_script)
+        python = str(bin_dir / "python")  # the interpreter lifecycle runs on: its floor
+        os.chdir(scratch)  # every wrapper starts there (a real entrypoint.sh writes java_opts.txt where it starts)
         direct_wrapper = Wrapper("direct", "", [], env)
         results = {w.key: Samples() for w in measured}
         direct, floor = Samples(), Samples()
         # Warm-up, not counted: page cache, .pyc files, the dynamic loader's caches.
         for w in [*measured, direct_wrapper]:
             one_shot(w, child, Samples())
-        python_floor(sys.executable, env, Samples())
+        python_floor(python, env, Samples())
         paired = Samples()  # row ¹'s samples from the runs where the defaults row ran too: compared with it
         for index in range(args.runs):  # wrappers take turns, so load changes hit them all alike
             with_defaults = (index * defaults_runs) // args.runs != ((index + 1) * defaults_runs) // args.runs
@@ -675,12 +718,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                     paired.extend(this)
             one_shot(direct_wrapper, child, direct)
             direct_session(child, env, args.signals, direct)
-            python_floor(sys.executable, env, floor)
+            python_floor(python, env, floor)
             if sys.stderr.isatty():
                 print(f"\rrun {index + 1}/{args.runs}", end="", file=sys.stderr, flush=True)
         if sys.stderr.isatty():
             print("\r" + " " * 20 + "\r", end="", file=sys.stderr, flush=True)
         elapsed = time.monotonic() - began
+        os.chdir(REPO_ROOT)
 
     tini = results["tini"]
     rows = [(w.label, results[w.key]) for w in measured]
@@ -689,7 +733,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if defaults_runs:
         both = min(defaults_runs, args.runs)
         sessions += f" ({both} + {both} for lifecycle (defaults), spread evenly)"
-    print(f"supervision: {sessions}; {elapsed:.1f} s")
+    installed = "a wheel of this checkout in a fresh venv" if args.install == "wheel" else "the editable .venv"
+    print(f"supervision: {sessions}; {elapsed:.1f} s; lifecycle from {installed}")
     print(
         f"host: {os.cpu_count()} CPUs, load {load_before:.2f} → {os.getloadavg()[0]:.2f}, {processes()} processes in "
         f"/proc; Linux {platform.release()}; Python {platform.python_version()}; "
@@ -714,6 +759,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("⁴ the child run directly: exec cost; fwd: kill(child) itself; exit: the child's own pidfd")
     print("⁵ upstream's way in: entrypoint.sh's pass-through steps restated in bash (set -ex, id, getent, the")
     print("  SPARK_JAVA_OPT_ pipeline, the classpath), then exec tini -s; JAVA_HOME set, as in the images")
+    if args.upstream_script:
+        print(f"⁶ {args.upstream_script}, pass-through mode, same environment as ⁵")
+    for index, other in enumerate(others, 1):
+        which = f" {'abcdefgh'[index - 1]}" if len(others) > 1 else ""
+        print(f"⁷{which} {other / 'lifecycle'}, settings as ¹")
     detail = results["lifecycle"].rss_detail
     if detail:
         print(
@@ -731,6 +781,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("targets:")
     for line in verdicts("lifecycle ¹", results["lifecycle"], tini):
         print("  " + line)
+    for key, label in (("upstream", "entrypoint.sh-like ⁵"), ("real", "entrypoint.sh ⁶")):
+        lifecycle, upstream = med(results["lifecycle"].start), med(results[key].start) if key in results else None
+        if lifecycle is not None and upstream:
+            verdict = "PASS" if lifecycle <= START_TARGET * upstream else "MISS"
+            print(f"  {verdict}  lifecycle ¹: start→exec within {START_TARGET:g}x {label}'s: {lifecycle:.1f} ms, "
+                  f"{lifecycle / upstream:.1f}x {upstream:.1f} ms")  # fmt: skip
     if defaults_runs:
         for line in verdicts("lifecycle (defaults) ²", results["defaults"], tini):
             print("  " + line)

@@ -20,8 +20,11 @@ import threading
 import time
 from pathlib import Path
 
-from tests import spark_env
-from tests.spark_env import Drain, Line, Processes
+from examples.spark import install
+from examples.spark.driver import start_driver, start_master
+from examples.spark.executor import can_use_namespaces
+from examples.spark.output import Line, Processes
+from examples.spark.scenario import Drain, run_drain, transitions
 
 T0 = time.monotonic()
 PRINT = threading.Lock()
@@ -69,7 +72,7 @@ def show_argv(argv: list[str], option_count: int) -> str:
     """The executor JVM's argv with the java options elided and SPARK_HOME shortened."""
     options = argv[1 : 1 + option_count]
     rest = " ".join(argv[1 + option_count :])
-    home = str(spark_env.spark_python().parents[1])
+    home = str(install.spark_python().parents[1])
     return (f"{argv[0]} {options[0]} {options[1]} … {options[-2]} {options[-1]} ({option_count} options, in the "
             f"order of SPARK_JAVA_OPT_0..{option_count - 1}) {rest.replace(home, '<spark-venv>')}")
 
@@ -78,7 +81,7 @@ def report(drain: Drain, states: list[tuple[float, str, str, str]]) -> None:
     print("\n== states (lifecycle's JSON transition log, time since lifecycle started)")
     for elapsed, source, dest, trigger in states:
         print(f"  [{elapsed:7.3f}s] {source} -> {dest} ({trigger})")
-    hook_states = spark_env.transitions(drain.hook_records(), "lifecycle-decommission")
+    hook_states = transitions(drain.hook_records(), "lifecycle-decommission")
     if hook_states:
         print("  the preStop command's own machine: " + " -> ".join([hook_states[0][0]] + [d for _, d in hook_states]))
     print("\n== phases")
@@ -97,25 +100,25 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     layout = args.layout
     if layout == "auto":
-        layout = "lifecycle" if spark_env.can_use_namespaces() else "plain"
+        layout = "lifecycle" if can_use_namespaces() else "plain"
 
     print("== lifecycle with real Spark: master, driver, an executor through lifecycle, a job, a decommission")
-    if spark_env.installed_pyspark() is None:
-        say(f"installing pyspark {spark_env.PYSPARK_VERSION} (a whole Spark distribution) into "
-            f"{spark_env.SPARK_VENV}: once, about a minute")
-    spark_home = spark_env.ensure_pyspark()
-    say(f"pyspark {spark_env.PYSPARK_VERSION}: SPARK_HOME={spark_home}")
+    if install.installed_pyspark() is None:
+        say(f"installing pyspark {install.PYSPARK_VERSION} (a whole Spark distribution) into "
+            f"{install.SPARK_VENV}: once, about a minute")
+    spark_home = install.ensure_pyspark()
+    say(f"pyspark {install.PYSPARK_VERSION}: SPARK_HOME={spark_home}")
     processes = Processes(echo=Echo(args.verbose))
     with tempfile.TemporaryDirectory(prefix="lifecycle-spark-demo-") as tmp:
         work = Path(tmp)
         try:
-            master = spark_env.start_master(processes, spark_home, work)
+            master = start_master(processes, spark_home, work)
             say(f"standalone master ALIVE at {master.url} (no workers: the executor registers by itself)")
             # Without namespaces the driver's lifecycle shares the executor's mount namespace and so its control
             # socket name: in supervise mode it would take the preStop command's request (and decommission the
             # driver). exec mode leaves the name to the executor's lifecycle.
-            driver = spark_env.start_driver(processes, spark_home, master, work,
-                                            LIFECYCLE_RUN_MODE="exec" if layout == "plain" else "supervise")
+            driver = start_driver(processes, spark_home, master, work,
+                                  LIFECYCLE_RUN_MODE="exec" if layout == "plain" else "supervise")
             say(f"driver up (lifecycle driver -> spark-submit, client mode): {driver.app_id}, "
                 f"{driver.url}")
             say("job-1 submitted: 2 tasks; each reports when it runs and then blocks until released")
@@ -125,8 +128,8 @@ def main(argv: list[str] | None = None) -> int:
                      if layout == "lifecycle" else "as a plain child (lifecycle executor)")
             say(f"executor 1 starting {where}, with the K8s scheduler's environment "
                 f"({len(driver.java_options())} SPARK_JAVA_OPT_<n>)")
-            drain = spark_env.run_drain(processes, spark_home, driver, layout, "1", work / "executor-1", say=say,
-                                        LIFECYCLE_TERMINATION_LOG=str(termination_log))
+            drain = run_drain(processes, spark_home, driver, layout, "1", work / "executor-1", say=say,
+                              LIFECYCLE_TERMINATION_LOG=str(termination_log))
             argv_text = show_argv(drain.argv, len(driver.java_options()))
             pod_code = drain.pod.exit_code()
             records = drain.records()

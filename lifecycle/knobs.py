@@ -1,7 +1,7 @@
-"""The runtime's own knobs: every LIFECYCLE_* variable, named once, with stdlib-only parsers.
-
-The entrypoint validates them through the pydantic model in settings.py (which calls these parsers);
-the lean supervisor and the preStop command, which must not import pydantic, call `load_knobs` directly.
+"""The runtime's own knobs: every LIFECYCLE_* variable defined once, in KNOBS (variable, attribute, default,
+parser, documentation), with stdlib-only parsers. The start-up stage validates them through a pydantic-settings
+model generated from KNOBS (launch/settings.py), the lean supervisor gets them parsed in the hand-over, and the
+preStop command, which must not import pydantic, parses what it needs with `parse_knobs`; `--help` prints KNOBS.
 """
 
 from __future__ import annotations
@@ -11,12 +11,14 @@ import os
 
 from lifecycle.errors import ConfigError
 
-# Only type names come from typing/collections.abc: the preStop command imports this module and every
-# millisecond of its start-up counts against the pod's grace period (mypy reads the guarded imports).
+# No typing, dataclasses, enum or re at run time (mypy reads the guarded imports): the preStop command imports
+# this module, and every millisecond of its start-up counts against the pod's grace period.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
     from typing import Any
+
+    Environ = Mapping[str, str] | None  # None: os.environ
 
 RUN_MODE = "LIFECYCLE_RUN_MODE"
 LOG_FORMAT = "LIFECYCLE_LOG_FORMAT"
@@ -33,7 +35,7 @@ HOOK_GRACE = "LIFECYCLE_HOOK_GRACE"
 
 
 def parse_choice(choices: tuple[str, ...]) -> Callable[[str], str]:
-    def parse(raw: str) -> str:
+    def parse(raw: str) -> str:  # any case, blanks around ignored
         value = raw.strip().lower()
         if value not in choices:
             raise ValueError(f"expected one of {', '.join(choices)}, got {raw!r}")
@@ -68,12 +70,9 @@ def parse_signal(raw: str) -> int:
 
 
 def parse_trigger(raw: str) -> int:
-    """A signal lifecycle can receive and act on: one it installs a handler for (signals.forwardable).
-
-    SIGSEGV and the other synchronous signals, SIGCHLD, SIGPIPE, SIGTTIN, SIGTTOU and glibc's reserved 32 and 33
-    never reach lifecycle's handlers: as a trigger they would never decommission anything, and sent to a
-    lifecycle that is not PID 1 their default action would kill it.
-    """
+    """A signal lifecycle installs a handler for (signals.forwardable). SIGSEGV and the other synchronous signals,
+    SIGCHLD, SIGPIPE, SIGTTIN, SIGTTOU and glibc's reserved 32 and 33 never reach its handlers: as a trigger they
+    would decommission nothing, and sent to a lifecycle that is not PID 1 their default action would kill it."""
     from lifecycle.signals import NOT_FORWARDED, forwardable
 
     number = parse_signal(raw)
@@ -96,13 +95,10 @@ def signal_name(number: int) -> str:
         return f"SIG{number}"
 
 
-UNITS = (("ms", 0.001), ("s", 1.0), ("m", 60.0))
-
-
 def parse_duration(raw: str) -> float:
     """Seconds as a number with an optional unit: 30, 2.5, 500ms, 30s, 2m (digits with one optional point)."""
     text, scale = raw.strip(), 1.0
-    for unit, unit_scale in UNITS:
+    for unit, unit_scale in (("ms", 0.001), ("s", 1.0), ("m", 60.0)):
         if text.endswith(unit):
             text, scale = text[: -len(unit)].rstrip(), unit_scale
             break
@@ -120,28 +116,21 @@ MAX_WAIT_MS = 2**31 - 1  # poll(2)'s timeout is a C int of milliseconds (~24.8 d
 
 
 def wait_ms(seconds: float | None) -> int | None:
-    """A poll() timeout for a wait of `seconds` (None: no timeout), clamped to what poll() accepts.
-
-    A duration knob may be any size (LIFECYCLE_DECOMMISSION_TIMEOUT=99999999): passed to poll() as it is, it
-    raises OverflowError. Clamped, the wait wakes early and the caller's loop waits again.
-    """
+    """A poll() timeout for a wait of `seconds` (None: no timeout), clamped to what poll() accepts: a duration
+    knob may be any size, and poll() raises OverflowError past a C int; the caller's loop waits again."""
     if seconds is None:
         return None
     return int(min(max(seconds * 1000.0, 0.0), MAX_WAIT_MS))
 
 
-def parse_positive_duration(raw: str) -> float:
+def parse_optional_timeout(raw: str) -> float | None:
+    """A duration > 0; empty means no deadline (wait until the JVM exits, as upstream's decom.sh)."""
+    if raw.strip() == "":
+        return None
     value = parse_duration(raw)
     if value <= 0:
         raise ValueError(f"expected a duration > 0, got {raw!r}")
     return value
-
-
-def parse_optional_timeout(raw: str) -> float | None:
-    """Empty means no deadline (wait until the JVM exits, as upstream's decom.sh)."""
-    if raw.strip() == "":
-        return None
-    return parse_positive_duration(raw)
 
 
 def parse_bool(raw: str) -> bool:
@@ -171,135 +160,63 @@ def parse_remap(raw: str) -> dict[int, int]:
 
 
 def parse_path(raw: str) -> str:
-    """A path, resolved now (symlinks followed, made absolute) while no child exists that could swap a directory
-    on it for a symlink; termination.write then refuses a symlink anywhere on it. Empty disables the feature."""
+    """A path whose directories are resolved now (symlinks followed, made absolute), while no child exists that
+    could swap one for a symlink; the last component is kept as it is, so a symlink there is never followed.
+    termination.write then refuses a symlink anywhere on it. Empty disables the feature."""
     if not raw:
         return raw
     try:
-        return os.path.realpath(raw)
+        directory, name = os.path.split(os.path.abspath(raw))
+        return os.path.join(os.path.realpath(directory), name)
     except (OSError, ValueError):  # a NUL in it: kept as given; writing it will fail quietly (ok to proceed)
         return raw
 
 
 class Knob:
-    """One LIFECYCLE_* variable: its name, the Knobs attribute it sets, its default, parser and documentation."""
+    """A LIFECYCLE_* variable: name, Knobs attribute, default (as set), parser (ValueError: the problem), docs."""
 
     __slots__ = ("accepted", "attr", "default", "effect", "name", "parse")
 
-    def __init__(
-        self, name: str, attr: str, default: str, parse: Callable[[str], Any], accepted: str, effect: str
-    ) -> None:
+    def __init__(self, name: str, attr: str, default: str, parse: Callable[[str], Any], accepted: str, effect: str):
         self.name, self.attr, self.default, self.parse = name, attr, default, parse
         self.accepted, self.effect = accepted, effect
 
 
-KNOBS: tuple[Knob, ...] = (
-    Knob(
-        RUN_MODE,
-        "run_mode",
-        "supervise",
-        parse_run_mode,
-        "supervise, exec",
-        "supervise: stay as PID 1, forward signals, reap, decommission; exec: replace lifecycle with the command",
-    ),
-    Knob(
-        LOG_FORMAT,
-        "log_format",
-        "text",
-        parse_log_format,
-        "text, json",
-        "format of lifecycle's own log lines on stderr (json: one object per line)",
-    ),
-    Knob(
-        LOG_LEVEL,
-        "log_level",
-        "info",
-        parse_log_level,
-        "debug, info, warning, error",
-        "lowest level of lifecycle's log lines that is written",
-    ),
-    Knob(
-        DECOMMISSION_SIGNAL,
-        "decommission_signal",
-        "PWR",
-        parse_signal,
-        "signal name or number",
-        "signal sent to the executor JVM to decommission it; must match spark.executor.decommission.signal",
-    ),
-    Knob(
-        DECOMMISSION_TRIGGER,
-        "decommission_trigger",
-        "PWR",
-        parse_trigger,
-        "signal name or number lifecycle can catch (not CHLD, PIPE, TTIN, TTOU, SEGV…)",
-        "signal that, sent to lifecycle, starts decommissioning (instead of being forwarded)",
-    ),
-    Knob(
-        DECOMMISSION_TIMEOUT,
-        "decommission_timeout",
-        "",
-        parse_optional_timeout,
-        "duration (30, 25s, 500ms, 2m) or empty",
-        "deadline for the JVM to exit after the decommission signal; then SIGTERM; empty waits as upstream",
-    ),
-    Knob(
-        KILL_GRACE,
-        "kill_grace",
-        "10",
-        parse_duration,
-        "duration >= 0",
-        "after the decommission deadline's SIGTERM, wait this long, then SIGKILL",
-    ),
-    Knob(
-        SIGNAL_GROUP,
-        "signal_group",
-        "false",
-        parse_bool,
-        "1, 0, true, false",
-        "forward signals to the child's whole process group instead of the child alone (tini -g)",
-    ),
-    Knob(
-        EXIT_REMAP,
-        "exit_remap",
-        "",
-        parse_remap,
-        "FROM:TO pairs, comma-separated (143:0)",
-        "rewrite the child's exit code before lifecycle exits with it (tini -e, generalised)",
-    ),
-    Knob(
-        TERMINATION_LOG,
-        "termination_log",
-        "/dev/termination-log",
-        parse_path,
-        "path, or empty to disable",
-        "where the termination message goes; skipped quietly when absent or unwritable",
-    ),
-    Knob(
-        ORPHAN_GRACE,
-        "orphan_grace",
-        "5",
-        parse_duration,
-        "duration >= 0",
-        "after the main child exits, how long remaining descendants get after SIGTERM before SIGKILL",
-    ),
-    Knob(
-        HOOK_GRACE,
-        "hook_grace",
-        "5",
-        parse_duration,
-        "duration >= 0",
-        "how long lifecycle waits for an attached preStop decommission command to finish before exiting",
-    ),
-)
+DURATION = "duration >= 0"
+# name, attribute, default, parser, what it accepts, what it does
+KNOBS: tuple[Knob, ...] = tuple(Knob(*row) for row in (
+    (RUN_MODE, "run_mode", "supervise", parse_run_mode, "supervise, exec",
+     "supervise: stay as PID 1, forward signals, reap, decommission; exec: replace lifecycle with the command"),
+    (LOG_FORMAT, "log_format", "text", parse_log_format, "text, json",
+     "format of lifecycle's own log lines on stderr (json: one object per line)"),
+    (LOG_LEVEL, "log_level", "info", parse_log_level, "debug, info, warning, error",
+     "lowest level of lifecycle's log lines that is written"),
+    (DECOMMISSION_SIGNAL, "decommission_signal", "PWR", parse_signal, "signal name or number",
+     "signal sent to the executor JVM to decommission it; must match spark.executor.decommission.signal"),
+    (DECOMMISSION_TRIGGER, "decommission_trigger", "PWR", parse_trigger,
+     "signal name or number lifecycle can catch (not CHLD, PIPE, TTIN, TTOU, SEGV…)",
+     "signal that, sent to lifecycle, starts decommissioning (instead of being forwarded)"),
+    (DECOMMISSION_TIMEOUT, "decommission_timeout", "", parse_optional_timeout, "duration (30, 25s, 500ms, 2m) or empty",
+     "deadline for the JVM to exit after the decommission signal; then SIGTERM; empty waits as upstream"),
+    (KILL_GRACE, "kill_grace", "10", parse_duration, DURATION,
+     "after the decommission deadline's SIGTERM, wait this long, then SIGKILL"),
+    (SIGNAL_GROUP, "signal_group", "false", parse_bool, "1, 0, true, false",
+     "forward signals to the child's whole process group instead of the child alone (tini -g)"),
+    (EXIT_REMAP, "exit_remap", "", parse_remap, "FROM:TO pairs, comma-separated (143:0)",
+     "rewrite the child's exit code before lifecycle exits with it (tini -e, generalised)"),
+    (TERMINATION_LOG, "termination_log", "/dev/termination-log", parse_path, "path, or empty to disable",
+     "where the termination message goes; skipped quietly when absent or unwritable"),
+    (ORPHAN_GRACE, "orphan_grace", "5", parse_duration, DURATION,
+     "after the main child exits, how long remaining descendants get after SIGTERM before SIGKILL"),
+    (HOOK_GRACE, "hook_grace", "5", parse_duration, DURATION,
+     "how long lifecycle waits for an attached preStop decommission command to finish before exiting"),
+))  # fmt: skip
+BY_NAME = {knob.name: knob for knob in KNOBS}
 
 
 class Knobs:
-    """Validated runtime knobs; plain data, serialisable for the hand-over to the lean supervisor.
-
-    Keyword arguments set attributes by Knob.attr; every other attribute is its knob's parsed default, so
-    the defaults are written once (in KNOBS). A plain class rather than a dataclass: importing dataclasses
-    costs the preStop command ~15 ms.
-    """
+    """Validated runtime knobs; plain data, serialisable for the hand-over to the lean supervisor. Keyword arguments
+    set attributes by Knob.attr, the others are their knob's parsed default. Not a dataclass (see the imports)."""
 
     __slots__ = tuple(knob.attr for knob in KNOBS)
     run_mode: str
@@ -332,7 +249,7 @@ class Knobs:
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Knobs) and self.as_dict() == other.as_dict()
 
-    __hash__ = None  # type: ignore[assignment]  # mutable exit_remap inside: not hashable, as the dataclass
+    __hash__ = None  # type: ignore[assignment]  # mutable exit_remap inside: not hashable, as a dataclass
 
     def __repr__(self) -> str:
         return "Knobs(" + ", ".join(f"{attr}={value!r}" for attr, value in self.as_dict().items()) + ")"
@@ -349,41 +266,38 @@ class Knobs:
         return cls(**values)
 
 
-def log_knobs(environ: Mapping[str, str] | None = None) -> tuple[str, str]:
-    """(log format, log level) alone: the preStop command's first need, without building Knobs."""
-    env = os.environ if environ is None else environ
-    problems, values = [], []
-    for name, parse, default in ((LOG_FORMAT, parse_log_format, "text"), (LOG_LEVEL, parse_log_level, "info")):
-        try:
-            values.append(parse(env.get(name, default)))
-        except ValueError as exc:
-            problems.append(f"{name}: {exc}")
-    if problems:
-        raise ConfigError(problems)
-    return values[0], values[1]
+def problem(name: str, why: object) -> str:  # the line a bad value gives wherever it is validated
+    return f"{name}: {why}"
 
 
-def parse_knobs(environ: Mapping[str, str] | None = None, names: tuple[str, ...] | None = None) -> dict[str, Any]:
+def parse_knobs(environ: Environ = None, names: tuple[str, ...] | None = None, lenient: bool = False) -> dict[str, Any]:
     """The LIFECYCLE_* knobs that are set (all, or only `names`), parsed into {attr: value}; every problem is
-    one line of a ConfigError. Defaults are not filled in (Knobs does that)."""
+    one line of a ConfigError, or, `lenient`, skipped (the default stands). Defaults are not filled in."""
     env = os.environ if environ is None else environ
     values: dict[str, Any] = {}
     problems: list[str] = []
     for knob in KNOBS:
-        if names is not None and knob.name not in names:
-            continue
-        raw = env.get(knob.name)
+        raw = env.get(knob.name) if names is None or knob.name in names else None
         if raw is None:
             continue
         try:
             values[knob.attr] = knob.parse(raw)
         except ValueError as exc:
-            problems.append(f"{knob.name}: {exc}")
+            if not lenient:
+                problems.append(problem(knob.name, exc))
     if problems:
         raise ConfigError(problems)
     return values
 
 
-def load_knobs(environ: Mapping[str, str] | None = None, names: tuple[str, ...] | None = None) -> Knobs:
+def load_knobs(environ: Environ = None, names: tuple[str, ...] | None = None, lenient: bool = False) -> Knobs:
     """Parse the LIFECYCLE_* knobs (all, or only `names`), with defaults for the rest."""
-    return Knobs(**parse_knobs(environ, names))
+    return Knobs(**parse_knobs(environ, names, lenient))
+
+
+def log_knobs(environ: Environ = None, lenient: bool = False) -> tuple[str, str]:
+    """(log format, log level) alone, without building Knobs: the preStop command's first need (`lenient`: a bad
+    value gives the default, which for these two is already its parsed value)."""
+    values = parse_knobs(environ, (LOG_FORMAT, LOG_LEVEL), lenient)
+    fmt, level = (str(values.get(BY_NAME[name].attr, BY_NAME[name].default)) for name in (LOG_FORMAT, LOG_LEVEL))
+    return fmt, level

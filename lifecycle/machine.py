@@ -76,6 +76,26 @@ LEADS_TO = {
     "child_exited": "the child's code, or 128+N for signal N, after LIFECYCLE_EXIT_REMAP",
     "failed": "78 configuration, 126/127 exec, 64 usage, 70 internal, 71 OS error",
 }
+# Each state's action, one hop from this table: the method its process's actions object runs on entry (and
+# for the two internal transitions, after them), and which process runs it. The three processes and their
+# actions classes: lifecycle/launch/actions.py LaunchActions (the start-up stage), lifecycle/supervise/actions.py
+# SupervisorActions (the lean supervisor, PID 1), lifecycle/prestop/actions.py HookActions (the preStop command
+# when it finds the JVM itself; it attaches at `running`). A process implements only the states it reaches.
+PROCESSES = {
+    "launch": "lifecycle/launch/actions.py: LaunchActions",
+    "supervise": "lifecycle/supervise/actions.py: SupervisorActions",
+    "prestop": "lifecycle/prestop/actions.py: HookActions",
+}
+ACTIONS: dict[Phase | str, tuple[str, tuple[str, ...]]] = {
+    Phase.initializing: ("load_settings", ("launch",)),
+    Phase.env_resolved: ("resolve_environment", ("launch",)),
+    Phase.launching: ("launch", ("launch",)),
+    Phase.running: ("supervise", ("supervise",)),
+    Phase.decommissioning: ("start_decommission", ("supervise", "prestop")),
+    "decommission_requested again": ("repeat_decommission", ("supervise",)),
+    "deadline_passed": ("escalate", ("supervise",)),
+    Phase.terminated: ("terminate", ("launch", "supervise", "prestop")),
+}
 STATE_ACTIONS = {
     Phase.initializing: "read argv (the mode); load and validate every setting",
     Phase.env_resolved: "passwd entry (nss_wrapper or /etc/passwd), JAVA_HOME, Hadoop classpath, java options, "
@@ -97,17 +117,18 @@ MACHINE_OPTIONS: dict[str, Any] = {
 }
 
 
-class Actions(Protocol):
-    """The effects each state's action performs; implemented in actions.py, mocked only in machine tests."""
+class StateActions(Protocol):
+    """What every process's actions object has; each state's own action is looked up through ACTIONS."""
 
     def on_transition(self, event: EventData) -> None: ...
-    def resolve_environment(self, event: EventData) -> None: ...
-    def launch(self, event: EventData) -> None: ...
-    def supervise(self, event: EventData) -> None: ...
-    def start_decommission(self, event: EventData) -> None: ...
-    def repeat_decommission(self, event: EventData) -> None: ...
-    def escalate(self, event: EventData) -> None: ...
     def terminate(self, event: EventData) -> None: ...
+
+
+def phase_value(name: object) -> str:
+    """The documented state name for a transitions state name or Phase."""
+    if isinstance(name, Phase):
+        return name.value
+    return Phase[str(name)].value
 
 
 class Lifecycle:
@@ -115,7 +136,7 @@ class Lifecycle:
 
     state: Phase
 
-    def __init__(self, actions: Actions) -> None:
+    def __init__(self, actions: StateActions) -> None:
         self.actions = actions
 
     # Triggers, bound by transitions (model_override=True replaces these stubs).
@@ -143,30 +164,37 @@ class Lifecycle:
     def trigger(self, name: str, **kwargs: Any) -> bool:
         raise RuntimeError("bound by transitions")
 
-    # Callbacks: thin, each delegating to one action.
+    # Callbacks: thin, each delegating to the one action ACTIONS names.
+    def act(self, key: Phase | str, event: EventData) -> None:
+        method, processes = ACTIONS[key]
+        action = getattr(self.actions, method, None)
+        if action is None:  # a process reached a state it has no action for: a bug, reported as one
+            raise RuntimeError(f"{type(self.actions).__name__} has no action {method} (ACTIONS: {processes})")
+        action(event)
+
     def on_transition(self, event: EventData) -> None:
         self.actions.on_transition(event)
 
     def on_enter_env_resolved(self, event: EventData) -> None:
-        self.actions.resolve_environment(event)
+        self.act(Phase.env_resolved, event)
 
     def on_enter_launching(self, event: EventData) -> None:
-        self.actions.launch(event)
+        self.act(Phase.launching, event)
 
     def on_enter_running(self, event: EventData) -> None:
-        self.actions.supervise(event)
+        self.act(Phase.running, event)
 
     def on_enter_decommissioning(self, event: EventData) -> None:
-        self.actions.start_decommission(event)
+        self.act(Phase.decommissioning, event)
 
     def on_repeat_decommission(self, event: EventData) -> None:
-        self.actions.repeat_decommission(event)
+        self.act("decommission_requested again", event)
 
     def on_deadline(self, event: EventData) -> None:
-        self.actions.escalate(event)
+        self.act("deadline_passed", event)
 
     def on_enter_terminated(self, event: EventData) -> None:
-        self.actions.terminate(event)
+        self.act(Phase.terminated, event)
 
 
 def build_machine(model: Lifecycle, initial: Phase = Phase.initializing) -> Machine:

@@ -7,5 +7,7 @@ echo "test: ruff"
 .venv/bin/ruff check lifecycle tests bench
 echo "test: mypy"
 .venv/bin/mypy
+echo "test: lint-imports"
+.venv/bin/lint-imports --no-cache  # the three processes' import contracts ([tool.importlinter] in pyproject.toml)
 echo "test: pytest"
 exec .venv/bin/python -m pytest -q -ra "$@"

@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from lifecycle import identity
+from lifecycle.launch import identity
 
 
 @pytest.mark.parametrize(

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import math
+import os
 import signal
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from lifecycle import knobs
 from lifecycle.errors import EX_CONFIG, ConfigError
-
-from .conftest import SetEnv
+from tests.helpers.inputs import SetEnv
 
 # --- parse_signal --------------------------------------------------------------------------------------------
 
@@ -198,11 +201,6 @@ def test_load_knobs_when_nothing_is_set_gives_the_defaults() -> None:
     )
 
 
-def test_knob_defaults_parse_to_the_knobs_dataclass_defaults() -> None:
-    """lifecycle should document, for each knob, a default that parses to the value it actually uses."""
-    assert knobs.Knobs(**{knob.attr: knob.parse(knob.default) for knob in knobs.KNOBS}) == knobs.Knobs()
-
-
 def test_load_knobs_reads_os_environ_by_default(set_env: SetEnv) -> None:
     """lifecycle should read the process environment when no mapping is given."""
     set_env(LIFECYCLE_DECOMMISSION_SIGNAL="USR2", LIFECYCLE_EXIT_REMAP="143:0", LIFECYCLE_SIGNAL_GROUP="1")
@@ -232,6 +230,34 @@ def test_load_knobs_when_several_are_bad_gives_one_line_each() -> None:
     assert caught.value.problems == lines
     assert str(caught.value).splitlines() == lines
     assert caught.value.exit_code == EX_CONFIG
+
+
+def test_lenient_knobs_take_the_default_for_a_bad_value() -> None:
+    """lifecycle should read knobs leniently before its settings are validated: a bad value is the default then."""
+    environ = {knobs.LOG_FORMAT: " JSON ", knobs.LOG_LEVEL: "loud", knobs.KILL_GRACE: "soon", knobs.HOOK_GRACE: "2s"}
+    assert knobs.log_knobs(environ, lenient=True) == ("json", "info")
+    assert knobs.load_knobs(environ, lenient=True) == knobs.Knobs(log_format="json", hook_grace=2.0)
+    with pytest.raises(ConfigError) as caught:
+        knobs.log_knobs(environ)
+    assert caught.value.problems == ["LIFECYCLE_LOG_LEVEL: expected one of debug, info, warning, error, got 'loud'"]
+
+
+def test_log_knobs_when_unset_are_the_documented_defaults() -> None:
+    """lifecycle should log text at info level when neither log knob is set, as the table says."""
+    assert knobs.log_knobs({}) == (knobs.BY_NAME[knobs.LOG_FORMAT].default, knobs.BY_NAME[knobs.LOG_LEVEL].default)
+    assert knobs.log_knobs({}) == ("text", "info")
+
+
+def test_knobs_module_imports_nothing_heavy() -> None:
+    """lifecycle's knob module should load without pydantic, typing, dataclasses, enum or re: the preStop command
+    imports it, and its start-up counts against the pod's grace period."""
+    probe = "import sys; before = set(sys.modules); import lifecycle.knobs; print(*sorted(set(sys.modules) - before))"
+    root = str(Path(knobs.__file__).resolve().parents[1])
+    done = subprocess.run([sys.executable, "-S", "-c", probe], env={"PYTHONPATH": root, **os.environ},
+                          capture_output=True, text=True, timeout=60, check=True)  # fmt: skip
+    loaded = set(done.stdout.split())
+    assert "lifecycle.knobs" in loaded
+    assert not loaded & {"pydantic", "pydantic_settings", "typing", "dataclasses", "enum", "re", "signal"}
 
 
 def test_load_knobs_with_names_reads_only_those() -> None:

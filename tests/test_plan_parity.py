@@ -15,10 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from lifecycle import plan, resolve, settings
 from lifecycle.errors import EXIT_NOT_FOUND, LifecycleError
-
-from .conftest import SetEnv
+from lifecycle.launch import plan, resolve, settings
+from tests.helpers.inputs import SetEnv
 
 WORK_DIR = "/opt/spark/work-dir"
 JAVA_HOME = "/opt/java/openjdk"

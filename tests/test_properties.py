@@ -13,44 +13,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lifecycle import knobs, plan
-from lifecycle import settings as lifecycle_settings
 from lifecycle.errors import ConfigError
+from lifecycle.launch import plan
+from lifecycle.launch import settings as lifecycle_settings
+from tests.helpers.inputs import EXECUTOR_ENV, KNOB_NAMES, SPARK_NAMES, VALUES
 
-EXECUTOR_ENV = {
-    "SPARK_HOME": "/opt/spark",
-    "SPARK_EXECUTOR_MEMORY": "1g",
-    "SPARK_DRIVER_URL": "spark://CoarseGrainedScheduler@driver-svc:7078",
-    "SPARK_EXECUTOR_ID": "1",
-    "SPARK_EXECUTOR_CORES": "1",
-    "SPARK_APPLICATION_ID": "spark-app",
-    "SPARK_EXECUTOR_POD_IP": "10.0.0.7",
-    "SPARK_RESOURCE_PROFILE_ID": "0",
-    "SPARK_EXECUTOR_POD_NAME": "app-exec-1",
-}
-SPARK_NAMES = [
-    *EXECUTOR_ENV,
-    "JAVA_HOME",
-    "SPARK_CLASSPATH",
-    "SPARK_EXTRA_CLASSPATH",
-    "SPARK_DIST_CLASSPATH",
-    "SPARK_CONF_DIR",
-    "HADOOP_HOME",
-    "HADOOP_CONF_DIR",
-    "PYSPARK_PYTHON",
-    "PYSPARK_DRIVER_PYTHON",
-    "SPARK_USER_NAME",
-    "SPARK_DRIVER_BIND_ADDRESS",
-    "SPARK_USER",
-    "SPARK_LOCAL_DIRS",
-    "HADOOP_TOKEN_FILE_LOCATION",
-    "_SPARK_AUTH_SECRET",
-    "MY_SPARK_JAVA_OPT_7",
-    "SPARK_JAVA_OPT_FOO",
-    *(f"SPARK_JAVA_OPT_{index}" for index in (0, 1, 2, 3, 9, 10, 11, 12)),
-    "SPARK_JAVA_OPT_09",
-]
-KNOB_NAMES = [knob.name for knob in knobs.KNOBS]
 ALL_NAMES = SPARK_NAMES + KNOB_NAMES
 MODES = ["executor", "driver", "pass-through"]
 EXECUTOR_CLASS = "org.apache.spark.scheduler.cluster.k8s.KubernetesExecutorBackend"
@@ -65,15 +32,6 @@ FLAG_VARIABLES = [
     "SPARK_EXECUTOR_POD_NAME",
 ]
 
-# Arbitrary text (no NUL: the kernel cannot carry it) plus values near the validators' edges.
-VALUES = st.one_of(
-    st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_size=24),
-    st.sampled_from(
-        ["", " ", "\n", "\t", ":", "a:b", "a b", "0", "1", "-1", "007", "4g", "512m", "4gb", "spark://d:7078",
-         "http://d", "PWR", "KILL", "30", "143:0", "143:0,130:0", "true", "yes", "30s", "/opt/spark", " 2 ",
-         '-Dx="a b"', "-Dx=1\n-Dy=2", "{}", "[1]", "null"]
-    ),
-)  # fmt: skip
 FACTS = st.builds(
     plan.Facts,
     cwd=st.sampled_from(["/opt/spark/work-dir", "/", "/data/my work"]),

@@ -7,16 +7,25 @@ checked twice: structurally (ConfigError.problems, or ValidationError.errors()) 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, Any
+from unittest import mock
 
 import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from pydantic import BeforeValidator, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from lifecycle import knobs, settings
+from lifecycle import knobs
 from lifecycle.errors import EX_CONFIG, ConfigError
-
-from .conftest import SetEnv
+from lifecycle.launch import settings
+from tests.helpers.inputs import KNOB_NAMES, VALUES, SetEnv
 
 EXECUTOR_ENV = {
     "SPARK_HOME": "/opt/spark",
@@ -48,6 +57,10 @@ SET_OR_UNSET = [
     ("SPARK_CONF_DIR", "spark_conf_dir"),
 ]
 DURATION_HELP = "expected a duration like 30, 2.5s, 500ms or 2m"
+# Each example sets its own environment (knob_outcome); clean_env, function-scoped, only keeps the test clean.
+PROPERTY = hypothesis_settings(
+    max_examples=300, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 BAD_KNOBS = [
     (knobs.RUN_MODE, "fork", "expected one of supervise, exec, got 'fork'"),
     (knobs.LOG_FORMAT, "xml", "expected one of text, json, got 'xml'"),
@@ -375,11 +388,60 @@ def test_java_opts_when_none_are_set_are_empty() -> None:
 # --- the LIFECYCLE_* knobs -----------------------------------------------------------------------------------
 
 
-def test_runtime_settings_when_no_knob_is_set_take_the_documented_defaults() -> None:
-    """lifecycle should use each knob's documented default when no LIFECYCLE_* variable is set."""
-    runtime = settings.RuntimeSettings()
-    assert runtime.to_knobs() == knobs.Knobs()
-    assert {knob.attr: knob.parse(knob.default) for knob in knobs.KNOBS} == runtime.model_dump()
+def knob_outcome(env: dict[str, str], validate: Callable[[], knobs.Knobs]) -> knobs.Knobs | list[str]:
+    """The Knobs `validate` makes of exactly `env`, or the problem lines of its ConfigError."""
+    with mock.patch.dict(os.environ, env, clear=True):
+        try:
+            return validate()
+        except ConfigError as exc:
+            return exc.problems
+
+
+def through_the_model() -> knobs.Knobs:
+    runtime: settings.KnobSettings = settings.load(settings.RuntimeSettings)
+    return runtime.to_knobs()
+
+
+def test_generated_model_has_exactly_the_tables_fields() -> None:
+    """lifecycle's knob model should have one field per row of knobs.KNOBS, in its order, read from the row's
+    variable, with the row's default, and no other field: the table is the one definition."""
+    fields = settings.RuntimeSettings.model_fields
+    assert list(fields) == [knob.attr for knob in knobs.KNOBS]
+    for knob in knobs.KNOBS:
+        assert (fields[knob.attr].validation_alias, fields[knob.attr].default) == (knob.name, knob.default)
+
+
+@pytest.mark.parametrize("knob", knobs.KNOBS, ids=lambda knob: knob.name)
+@pytest.mark.parametrize(
+    "raw",
+    [None, "", " ", "0", "1", "9", "2.5s", "500ms", "2m", "-1", "abc", "PWR", "sigterm", "USR1", "KILL", "SEGV",
+     "CHLD", "35", "143:0,130:0", "300:0", "true", "FALSE", "yes", "JSON", "debug", "loud", "exec", "/tmp/../etc",
+     "rel/path", "9" * 400],
+)  # fmt: skip
+def test_generated_model_validates_each_knob_with_its_tables_parser(knob: knobs.Knob, raw: str | None) -> None:
+    """lifecycle's knob model should give, for any value of a knob (unset: its default), what the table's parser
+    gives: the same value, or the same one line `VARIABLE: problem`."""
+    env = {} if raw is None else {knob.name: raw}
+    expected = knob_outcome(env, lambda: knobs.load_knobs(env))
+    assert knob_outcome(env, through_the_model) == expected
+    if isinstance(expected, list):
+        with pytest.raises(ValueError) as caught:
+            knob.parse(str(raw))
+        assert expected == [f"{knob.name}: {caught.value}"]
+
+
+@PROPERTY
+@given(env=st.dictionaries(st.sampled_from(KNOB_NAMES), VALUES, max_size=6))
+def test_generated_model_agrees_with_the_table_on_any_environment(env: dict[str, str]) -> None:
+    """lifecycle's knob model and the stdlib parsers (the preStop command's) should agree on any environment: the
+    same knobs, or the same problem lines in the same order."""
+    assert knob_outcome(env, through_the_model) == knob_outcome(env, knobs.load_knobs)
+
+
+def test_every_settings_model_is_a_pydantic_settings_model() -> None:
+    """lifecycle should validate its settings with pydantic-settings: each model is a BaseSettings."""
+    for model in (settings.RuntimeSettings, settings.SparkEnv, settings.ExecutorEnv):
+        assert issubclass(model, BaseSettings)
 
 
 @pytest.mark.parametrize(
@@ -442,6 +504,106 @@ def test_problems_from_every_model_are_reported_together(set_env: SetEnv) -> Non
             "SPARK_EXECUTOR_CORES: expected an integer >= 1, got 'many'",
         ],
     )
+
+
+# --- start-up: every setting validated by pydantic-settings, imported lean ------------------------------------
+
+# Runs lifecycle's console-script entry with BaseSettings.__init__ recorded: which models the start-up stage
+# validated, in order, are printed after its exit code.
+RECORDED_RUN = """
+import sys
+from pydantic_settings import BaseSettings
+validated = []
+real_init = BaseSettings.__init__
+def init(self, *args, **kwargs):
+    validated.append(type(self).__name__)
+    real_init(self, *args, **kwargs)
+BaseSettings.__init__ = init
+from lifecycle.launch.cli import main
+code = main(sys.argv[1:])
+print(code, *validated)
+"""
+
+
+def start_up(argv: list[str], env: dict[str, str], code: str | None = None) -> subprocess.CompletedProcess[str]:
+    """lifecycle's start-up stage (the lifecycle package this test imported) in a new interpreter (this one's),
+    from a temporary directory."""
+    command = [sys.executable, "-c", code, *argv] if code else [sys.executable, "-m", "lifecycle", *argv]
+    package = str(Path(knobs.__file__).resolve().parents[1])
+    base = {"PATH": "/usr/bin:/bin", "PYTHONPATH": package, "LIFECYCLE_TERMINATION_LOG": ""}
+    return subprocess.run(command, env={**base, **env}, cwd=tempfile.gettempdir(), capture_output=True, text=True,
+                          timeout=60)  # fmt: skip
+
+
+def test_start_up_validates_every_setting_through_pydantic_settings() -> None:
+    """lifecycle's start-up should validate the knobs, the Spark contract and the executor contract by building
+    their pydantic-settings models, and report each problem they find as one documented line, exit 78."""
+    env = {**EXECUTOR_ENV, "LIFECYCLE_KILL_GRACE": "soon", "SPARK_EXECUTOR_CORES": "many"}
+    done = start_up(["--dry-run", "executor"], env, RECORDED_RUN)
+    assert done.stdout.split() == [str(EX_CONFIG), "RuntimeSettings", "SparkEnv", "ExecutorEnv"]
+    errors = [line.partition("error: ")[2] for line in done.stderr.splitlines() if "] error: " in line]
+    assert errors == [f"LIFECYCLE_KILL_GRACE: {DURATION_HELP}, got 'soon'",
+                      "SPARK_EXECUTOR_CORES: expected an integer >= 1, got 'many'"]  # fmt: skip
+
+
+def test_start_up_in_a_valid_environment_validates_through_pydantic_settings_too() -> None:
+    """lifecycle's start-up should build and validate the same models when nothing is wrong (a dry run, exit 0)."""
+    done = start_up(["--dry-run", "--json", "executor"], {**EXECUTOR_ENV, "JAVA_HOME": "/opt/java"}, RECORDED_RUN)
+    assert done.stdout.splitlines()[-1].split() == ["0", "RuntimeSettings", "SparkEnv", "ExecutorEnv"]
+
+
+@pytest.mark.parametrize("run_mode", ["exec", "supervise"])
+@pytest.mark.parametrize("theirs", [None, "logfire"])
+def test_pydantic_plugins_switch_never_reaches_the_child(run_mode: str, theirs: str | None) -> None:
+    """lifecycle should switch pydantic's plugins off only inside its own start-up: the child's environment has
+    PYDANTIC_DISABLE_PLUGINS exactly as lifecycle was given it (unset, or the user's value)."""
+    env = {knobs.RUN_MODE: run_mode, **({settings.PLUGINS: theirs} if theirs else {})}
+    done = start_up(["/usr/bin/env"], env)
+    assert done.returncode == 0, done.stderr
+    child = [line for line in done.stdout.splitlines() if line.startswith(settings.PLUGINS + "=")]
+    assert child == ([f"{settings.PLUGINS}={theirs}"] if theirs else [])
+
+
+def test_load_all_leaves_the_environment_as_it_was(set_env: SetEnv) -> None:
+    """lifecycle's validation should leave os.environ as it found it, from which the child's is built."""
+    set_env(EXECUTOR_ENV)
+    before = dict(os.environ)
+    settings.load_all("executor")
+    assert dict(os.environ) == before
+
+
+# A new interpreter: lifecycle's settings imported lean, then everything kept out is used, each the way
+# pydantic or pydantic-settings would. What was kept out is gone from sys.modules, and each import works.
+LEAN_IMPORT = """
+import os, sys, tempfile, types
+from lifecycle.launch import settings
+settings.load_all("pass-through")
+stand_ins = [name for name, module in sys.modules.items() if isinstance(module, settings.Deferred)]
+assert not stand_ins, stand_ins
+import asyncio, secrets, importlib.metadata
+assert asyncio.run.__module__ == "asyncio.runners" and callable(secrets.compare_digest)
+from pydantic import BaseModel, SecretStr
+assert SecretStr("a") == SecretStr("a") and SecretStr("a") != SecretStr("b")  # secrets.compare_digest
+class Plain(BaseModel):  # built with plugins on: pydantic looks for them through importlib.metadata
+    x: int
+assert Plain(x=1).x == 1
+from pydantic_settings import BaseSettings, SettingsConfigDict
+with tempfile.NamedTemporaryFile("w", suffix=".env") as dotenv:  # read through python-dotenv
+    dotenv.write("FROM_DOTENV=7")
+    dotenv.flush()
+    class FromFile(BaseSettings):
+        model_config = SettingsConfigDict(env_file=dotenv.name)
+        from_dotenv: int = 0
+    assert FromFile().from_dotenv == 7
+print("ok")
+"""
+
+
+def test_what_the_lean_import_keeps_out_still_works_when_used() -> None:
+    """lifecycle should keep out of its start-up what pydantic-settings imports but it never uses, without
+    breaking it for anything that does use it later: asyncio, importlib.metadata, secrets, python-dotenv."""
+    done = start_up([], {}, LEAN_IMPORT)
+    assert done.stdout.strip() == "ok", done.stderr
 
 
 # --- secrets -------------------------------------------------------------------------------------------------

@@ -7,17 +7,17 @@ import os
 import secrets
 import shutil
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.container import image
-from tests.container.figures import FIGURES, Figures
-from tests.container.runc import Container
-from tests.container.spec import SYSTEM_PATH, Assets, Options
+from tests.helpers.container import image
+from tests.helpers.container.executor import StartContainer
+from tests.helpers.container.figures import FIGURES, Figures
+from tests.helpers.container.runc import Container
+from tests.helpers.container.spec import SYSTEM_PATH, Assets, Options
 
-StartContainer = Callable[..., Container]
 TOOLS = ("runc", "debootstrap")
 
 
@@ -96,15 +96,15 @@ def stub_classes(container_tools: None, tools_env: dict[str, str], tmp_path_fact
 
 @pytest.fixture(scope="session")
 def probe_classes(container_tools: None, tools_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """tests/container/probe.java compiled: an executor that prints user.name and exits."""
-    return image.compile_classes(Path(__file__).with_name("probe.java"),
+    """tests/helpers/container/probe.java compiled: an executor that prints user.name and exits."""
+    return image.compile_classes(Path(image.__file__).with_name("probe.java"),
                                  tmp_path_factory.mktemp("probe-classes"), tools_env)  # fmt: skip
 
 
 @pytest.fixture(scope="session")
 def hog_classes(container_tools: None, tools_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """tests/container/hog.java compiled: an executor that allocates without end on SIGUSR1."""
-    return image.compile_classes(Path(__file__).with_name("hog.java"),
+    """tests/helpers/container/hog.java compiled: an executor that allocates without end on SIGUSR1."""
+    return image.compile_classes(Path(image.__file__).with_name("hog.java"),
                                  tmp_path_factory.mktemp("hog-classes"), tools_env)  # fmt: skip
 
 

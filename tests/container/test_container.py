@@ -2,9 +2,9 @@
 
 Every container here is an OpenShift-restricted executor pod: read-only root, uid 1000770000 with gid 0, no
 capabilities, no_new_privs, a memory limit, emptyDirs at /tmp and the working directory, the termination-log
-bind mount, a loopback-only network namespace (harness: tests/container/runc.py). PID 1 is `lifecycle
+bind mount, a loopback-only network namespace (harness: tests/helpers/container/). PID 1 is `lifecycle
 executor` and the executor JVM is tests/helpers/decom.java (a real JVM with Spark's main class and SIGPWR
-handler) or tests/container/probe.java (reports user.name). The preStop hook is `runc exec` of
+handler) or tests/helpers/container/probe.java (reports user.name). The preStop hook is `runc exec` of
 `lifecycle-decommission` with the container's own process settings, as containerd builds it.
 """
 
@@ -18,48 +18,19 @@ from pathlib import Path
 
 import pytest
 
-from tests.container.conftest import StartContainer
-from tests.container.figures import Figures
-from tests.container.runc import Container
-from tests.container.spec import CLASSES, MIB, SPARK_HOME, UID, Assets, Options
-from tests.integration.test_decommission_jvm import EXECUTOR_ENV
+from tests.helpers.container.executor import ENTRY, StartContainer, events, executor, summary
+from tests.helpers.container.figures import Figures
+from tests.helpers.container.spec import MIB, SPARK_HOME, UID, Assets, Options
 
 # The first test also builds the image (about a minute; image.py bounds each step): hence the long timeout.
 pytestmark = [pytest.mark.integration, pytest.mark.container, pytest.mark.jvm, pytest.mark.timeout(900)]
 
-ENTRY = f"{UID}:x:{UID}:0:anonymous uid:{SPARK_HOME}:/bin/false"  # upstream's line, as lifecycle builds it
 STOP_GRACE = 2.0  # seconds: the kubelet's grace period where the JVM outlives SIGTERM (kept short)
-
-
-def executor(assets: Assets, classes: Path, **variables: str) -> Options:
-    """`lifecycle executor` as PID 1 with an executor pod's environment and JSON logs."""
-    env = {
-        "JAVA_HOME": assets.java_home,
-        "SPARK_HOME": SPARK_HOME,
-        "SPARK_CLASSPATH": CLASSES,
-        **EXECUTOR_ENV,
-        "LIFECYCLE_LOG_FORMAT": "json",
-        **variables,
-    }
-    return Options([assets.lifecycle, "executor"], env, classes)
 
 
 def passthrough(assets: Assets, *command: str, **variables: str) -> Options:
     env = {"JAVA_HOME": assets.java_home, "SPARK_HOME": SPARK_HOME, "LIFECYCLE_LOG_FORMAT": "json", **variables}
     return Options([assets.lifecycle, *command], env)
-
-
-def events(log: list[dict[str, object]], name: str) -> list[dict[str, object]]:
-    return [record for record in log if record["event"] == name]
-
-
-def summary(container: Container, status: int | None) -> str:
-    """The container's exit status and lifecycle's verdict: its `terminated` line, and any warning or error."""
-    parts = [f"container exit {status}"]
-    for record in container.log():
-        if record["event"] == "terminated" or record["level"] in ("warning", "error"):
-            parts.append(f"{record['level']}: {record['message']}")
-    return "; ".join(parts)
 
 
 def wall(timestamp: object) -> float:

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.container.conftest import StartContainer
-from tests.container.figures import Figures
-from tests.container.spec import SPARK_HOME, UID, Assets
-from tests.container.test_container import events, executor, summary
+from tests.helpers.container.executor import StartContainer, events, executor, summary
+from tests.helpers.container.figures import Figures
+from tests.helpers.container.spec import SPARK_HOME, UID, Assets
+from tests.helpers.supervised import no_traceback
 
 # The first test also builds the image (about a minute; image.py bounds each step): hence the long timeout.
 pytestmark = [pytest.mark.integration, pytest.mark.container, pytest.mark.jvm, pytest.mark.timeout(900)]
@@ -26,10 +26,6 @@ for d in /tmp "$PWD" "$TMPDIR"; do
     if touch "$d/probe" 2>/dev/null; then echo "$d: writable"; else echo "$d: read-only"; fi
 done
 """
-
-
-def no_traceback(text: str) -> None:
-    assert "Traceback" not in text, text
 
 
 def test_without_termination_log_lifecycle_runs_and_exits_with_the_jvm_code(

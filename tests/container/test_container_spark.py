@@ -2,7 +2,7 @@
 
 The standalone master and the client-mode PySpark driver (`lifecycle driver`) run on the host, as in
 tests/integration/test_spark_e2e.py. The executor is `lifecycle executor` as PID 1 of a runc container with
-the restricted security context of the other container tests (tests/container/spec.py: read-only root,
+the restricted security context of the other container tests (tests/helpers/container/spec.py: read-only root,
 uid 1000770000 with gid 0, no capabilities, no_new_privs, emptyDirs at /tmp and the working directory, the
 termination-log mount), a 1 GiB memory limit for a 512m executor, and one difference: the host's network
 (`hostNetwork: true`, so no network or UTS namespace of its own), because the executor must reach the
@@ -34,14 +34,20 @@ from pathlib import Path
 
 import pytest
 
-from tests import spark_env
-from tests.container.figures import Figures
-from tests.container.image import Pyspark
-from tests.container.runc import TIMEOUT, Container, Exec, Result
-from tests.container.spec import MIB, SPARK_HOME, UID, WORK_DIR, Assets, Options
-from tests.container.test_container import ENTRY, events, summary
-from tests.integration.test_spark_e2e import DRAINED, assert_result
-from tests.spark_env import EXECUTOR_CLASS, LOOPBACK, REGISTERED, Driver, Line, Processes, Task
+from examples.pods import EXECUTOR_CLASS
+from examples.proc import cmdline, namespace_pid, parent_pid, wait_exits
+from examples.spark.coordinator import Task
+from examples.spark.driver import Driver, start_driver, start_master
+from examples.spark.executor import executor_env
+from examples.spark.install import LOOPBACK, SYSTEM_PATH
+from examples.spark.output import Line, Processes
+from examples.spark.scenario import REGISTERED, transitions
+from tests.helpers.container.executor import ENTRY, events, summary
+from tests.helpers.container.figures import Figures
+from tests.helpers.container.image import Pyspark
+from tests.helpers.container.runc import TIMEOUT, Container, Exec, Result
+from tests.helpers.container.spec import MIB, SPARK_HOME, UID, WORK_DIR, Assets, Options
+from tests.helpers.spark import DRAINED, assert_result
 
 # The first run also builds the image and the pyspark venv (about a minute each): hence the long timeout.
 pytestmark = [
@@ -65,16 +71,16 @@ class Cluster:
 @pytest.fixture(scope="module")
 def cluster(pyspark: Pyspark, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     """A standalone master (no workers) and a client-mode driver through `lifecycle driver`, killed by PID after."""
-    if shutil.which("java", path=spark_env.SYSTEM_PATH) is None:
+    if shutil.which("java", path=SYSTEM_PATH) is None:
         pytest.skip("needs java on the host for the master and the driver")
     workdir = tmp_path_factory.mktemp("spark-cluster")
     processes = Processes()
     try:
-        master = spark_env.start_master(processes, pyspark.spark_home, workdir, timeout=TIMEOUT)
+        master = start_master(processes, pyspark.spark_home, workdir, timeout=TIMEOUT)
         python = str(pyspark.python)  # the driver tells the executors which python runs their workers
-        driver = spark_env.start_driver(processes, pyspark.spark_home, master, workdir, timeout=TIMEOUT,
-                                        LIFECYCLE_LOG_FORMAT="json", PYSPARK_PYTHON=python,
-                                        PYSPARK_DRIVER_PYTHON=python)  # fmt: skip
+        driver = start_driver(processes, pyspark.spark_home, master, workdir, timeout=TIMEOUT,
+                              LIFECYCLE_LOG_FORMAT="json", PYSPARK_PYTHON=python,
+                              PYSPARK_DRIVER_PYTHON=python)  # fmt: skip
         try:
             yield Cluster(driver, workdir, count(1))
             code = driver.stop(timeout=TIMEOUT)
@@ -107,8 +113,8 @@ def proc(host_pid: int, inner: dict[int, int]) -> Proc:
             fields[name] = value.split()
     with open(f"/proc/{host_pid}/environ", "rb") as handle:
         pairs = [item.decode("utf-8", "replace").partition("=") for item in handle.read().split(b"\0") if item]
-    return Proc(host_pid, inner[host_pid], inner.get(spark_env.parent_pid(host_pid), 0),
-                [int(v) for v in fields["Uid"]], [int(v) for v in fields["Gid"]], spark_env.cmdline(host_pid),
+    return Proc(host_pid, inner[host_pid], inner.get(parent_pid(host_pid), 0),
+                [int(v) for v in fields["Uid"]], [int(v) for v in fields["Gid"]], cmdline(host_pid),
                 {name: value for name, _, value in pairs})  # fmt: skip
 
 
@@ -163,7 +169,7 @@ def container_processes(container: Container) -> dict[int, int]:
                     continue
             except OSError:  # exited meanwhile
                 continue
-            inner = spark_env.namespace_pid(int(entry))
+            inner = namespace_pid(int(entry))
             if inner is not None:
                 found[int(entry)] = inner
     return found
@@ -176,7 +182,7 @@ def drained(
     """`lifecycle executor` as PID 1 of the container ran two tasks and was drained by the preStop exec."""
     driver = cluster.driver
     executor_id = str(next(cluster.ids))
-    env = spark_env.executor_env(
+    env = executor_env(
         Path(SPARK_HOME), driver, executor_id, f"exec-{executor_id}", memory=EXECUTOR_MEMORY, cores=2,
         JAVA_HOME=assets.java_home, PYSPARK_PYTHON=str(pyspark.python), LIFECYCLE_LOG_FORMAT="json",
     )  # fmt: skip
@@ -198,7 +204,7 @@ def drained(
 
         inner = container_processes(container)
         by_inner = {pid: host for host, pid in inner.items()}
-        jvms = [pid for pid in inner if EXECUTOR_CLASS in spark_env.cmdline(pid)[1:]]
+        jvms = [pid for pid in inner if EXECUTOR_CLASS in cmdline(pid)[1:]]
         assert len(jvms) == 1, f"expected one executor JVM in the container, found {jvms}"
         jvm = proc(jvms[0], inner)
         workers = [proc(by_inner[task.pid], inner) for task in tasks if task.pid in by_inner]
@@ -214,7 +220,7 @@ def drained(
         blocked = err.wait_for("Blocked from shutdown by 2 running tasks", timeout=TIMEOUT, start=mark)
         released = time.monotonic()
         driver.coordinator.release(JOB)
-        exits = spark_env.wait_exits({"jvm": pidfds[0], "hook": pidfds[1]}, TIMEOUT)
+        exits = wait_exits({"jvm": pidfds[0], "hook": pidfds[1]}, TIMEOUT)
         hooked, ended = hook.wait(), container.wait()
         err.wait_closed(TIMEOUT)
         result = driver.result(JOB, TIMEOUT)
@@ -275,7 +281,7 @@ def test_the_prestop_exec_drains_the_executor_while_its_two_tasks_run(drained: D
         assert finished is not None and drained.blocked.at < drained.released_at < finished.at, finished
 
     log = container.log()
-    assert spark_env.transitions(log) == DRAINED, log
+    assert transitions(log) == DRAINED, log
     assert [r for r in log if r["level"] != "info"] == [], log
     (requested,) = events(log, "decommission")
     assert requested["signal"] == "SIGPWR" and "on the preStop command" in str(requested["message"]), requested

@@ -5,8 +5,8 @@ mount namespace without /proc, a child of another uid) and states the documented
 fail on the current code name the fault in their docstring. Small C helpers are compiled once per session
 with gcc: a stand-in executor "JVM" named `java` (prints `ready (pid: N)`, exits 0 on SIGPWR or SIGTERM) and
 a process that keeps forking a successor and exiting (its PID changes every few hundred microseconds).
-Every process is killed by PID or pidfd when its test ends (the fixtures of tests/integration and
-tests/hardening); waits are bounded and event-driven.
+Every process is killed by PID or pidfd when its test ends (the fixtures of tests/conftest.py); waits are
+bounded and event-driven.
 """
 
 from __future__ import annotations
@@ -24,23 +24,22 @@ from pathlib import Path
 
 import pytest
 
-from tests.hardening.conftest import StartPod
-from tests.integration.test_oom import memory_cgroup, needs_cgroup  # noqa: F401  (fixture re-export)
-from tests.integration.test_pid1 import (
+from examples.pods import EXECUTOR_CLASS, HOOK, TINI
+from tests.helpers.cgroups import needs_cgroup
+from tests.helpers.pods import StartPod
+from tests.helpers.processes import Lines, wait_exited
+from tests.helpers.supervised import (
     LIFECYCLE,
     PRINT_SIGNALS,
     READY,
     SYSTEM_PATH,
     UNSHARE,
-    Lines,
     Runs,
     env_for,
     left_behind,
     needs_unshare,
     no_traceback,
-    wait_exited,
 )
-from tests.integration.test_prestop import EXECUTOR_CLASS, HOOK, TINI
 
 pytestmark = [pytest.mark.integration, pytest.mark.hardening]
 
@@ -177,7 +176,7 @@ def test_termination_log_is_not_written_through_a_directory_the_child_swapped_fo
 
 @needs_cgroup
 def test_lifecycles_own_sigkill_after_the_kill_grace_is_not_reported_as_an_oom_kill(
-    memory_cgroup: Path,  # noqa: F811  (the fixture imported above)
+    memory_cgroup: Path,
     tmp_path: Path,
 ) -> None:
     """FAULT: a worker process of the child (a PySpark worker) is OOM-killed, the child lives on; later a
@@ -266,7 +265,7 @@ def test_without_its_own_proc_leftover_descendants_are_still_stopped(runs: Runs,
     run = runs.start(child, env_for(LIFECYCLE_ORPHAN_GRACE="1"), pid1=True, proxy=True, wrapper=strip_proc)
     outcome = run.finish()
     assert outcome.code == 3, outcome.stderr
-    no_traceback(outcome)
+    no_traceback(outcome.stderr)
     assert left_behind(outcome) == {}, outcome.stderr
 
 
@@ -323,7 +322,7 @@ def test_a_fifty_megabyte_stderr_line_without_a_newline_keeps_the_exit_code_and_
     script = "import os, sys; os.write(2, b'password=hunter2-adv ' + b'A' * (50 << 20)); sys.exit(5)"
     outcome = runs.run([sys.executable, "-c", script], env_for(LIFECYCLE_TERMINATION_LOG=str(log)), pid1=False)
     assert outcome.code == 5
-    no_traceback(outcome)
+    no_traceback(outcome.stderr)
     assert outcome.stderr.count("A") >= 50 << 20
     message = log.read_text()
     assert "exit code: 5" in message and "hunter2-adv" not in message, message[:500]
@@ -390,4 +389,4 @@ def test_stop_and_continue_of_lifecycle_while_the_child_exits_loses_no_status(ru
     os.kill(run.pid, signal.SIGCONT)
     outcome = run.finish()
     assert outcome.code == 7, outcome.stderr
-    no_traceback(outcome)
+    no_traceback(outcome.stderr)

@@ -11,7 +11,7 @@
   orders them without it: a plan, never an internal error).
 
 Process tests run lifecycle's console script as PID 1 of a new PID namespace and as a child subreaper (the `pid1`
-fixture), with tests/integration/test_pid1.py's harness.
+fixture), with tests/helpers/supervised.py.
 """
 
 from __future__ import annotations
@@ -25,21 +25,16 @@ from pathlib import Path
 import pytest
 
 from lifecycle import termination
-from lifecycle.settings import SparkEnv
-from tests.conftest import SetEnv
-from tests.hardening.test_launch_faults import EXECUTOR_ENV
+from lifecycle.launch.settings import SparkEnv
+from tests.helpers.executor import SCHEDULER_ENV
+from tests.helpers.inputs import SetEnv
 from tests.helpers.recorder import fake_java_home, fake_spark_home
-from tests.integration.conftest import pid1  # noqa: F401  (the fixture: PID 1 and subreaper)
-from tests.integration.test_pid1 import Outcome, Runs, env_for, no_traceback
+from tests.helpers.supervised import Runs, env_for, error_lines, no_traceback
 
 pytestmark = pytest.mark.hardening
 
 FAILING = b"#!/bin/sh\necho 'failing on purpose' >&2\nexit 3\n"
 EXIT_BOUND = 10.0  # seconds: far above lifecycle's exit (well under 1 s), far below "hung"
-
-
-def error_lines(outcome: Outcome) -> list[str]:
-    return [line.split("] ", 1)[1] for line in outcome.stderr.splitlines() if "] error: " in line]
 
 
 # ---- a command name that is not UTF-8 ---------------------------------------------------------------------
@@ -50,7 +45,7 @@ def error_lines(outcome: Outcome) -> list[str]:
 def test_command_name_that_is_not_utf8_keeps_the_exit_code_and_the_message(
     runs: Runs,
     tmp_path: Path,
-    pid1: bool,  # noqa: F811  (the fixture imported above)
+    pid1: bool,
     run_mode: str,
 ) -> None:
     """A command whose file name holds byte 0xff, exiting 3, should make lifecycle exit 3 with no traceback and
@@ -67,7 +62,7 @@ def test_command_name_that_is_not_utf8_keeps_the_exit_code_and_the_message(
     )
 
     assert outcome.code == 3, outcome.stderr
-    no_traceback(outcome)
+    no_traceback(outcome.stderr)
     assert error_lines(outcome) == [], outcome.stderr
     assert "cmd-\\xff" in outcome.stderr, outcome.stderr
     if run_mode == "supervise":  # exec mode: lifecycle became the command, which writes no message
@@ -81,7 +76,7 @@ def test_command_name_that_is_not_utf8_keeps_the_exit_code_and_the_message(
 def test_missing_command_name_that_is_not_utf8_exits_127_with_one_line(
     runs: Runs,
     tmp_path: Path,
-    pid1: bool,  # noqa: F811  (the fixture imported above)
+    pid1: bool,
     run_mode: str,
 ) -> None:
     """A command that does not exist and whose name holds byte 0xff should give 127, one error line and the
@@ -95,7 +90,7 @@ def test_missing_command_name_that_is_not_utf8_exits_127_with_one_line(
     )
 
     assert outcome.code == 127, outcome.stderr
-    no_traceback(outcome)
+    no_traceback(outcome.stderr)
     error = f"cannot execute {tmp_path}/absent-\\xff: {os.strerror(2)}"
     assert error_lines(outcome) == [f"error: {error}"], outcome.stderr
     message = termination_log.read_text()
@@ -184,7 +179,7 @@ def test_write_only_writes_a_regular_file_and_never_blocks(tmp_path: Path, kind:
 def test_termination_log_that_is_not_a_regular_file_is_left_alone_and_the_exit_is_not_delayed(
     runs: Runs,
     tmp_path: Path,
-    pid1: bool,  # noqa: F811  (the fixture imported above)
+    pid1: bool,
     kind: str,
 ) -> None:
     """lifecycle should exit at once with the child's code whatever is at the termination-log path: a FIFO nobody
@@ -201,7 +196,7 @@ def test_termination_log_that_is_not_a_regular_file_is_left_alone_and_the_exit_i
         assert time.monotonic() - started < EXIT_BOUND
 
         assert outcome.code == 3, outcome.stderr
-        no_traceback(outcome)
+        no_traceback(outcome.stderr)
         records = [json.loads(line) for line in outcome.stderr.splitlines() if line.startswith("{")]
         [ended] = [record for record in records if record["event"] == "terminated"]
         assert ended["termination_log"] is (kind == "regular")
@@ -252,7 +247,7 @@ def test_dry_run_orders_huge_numbers_and_ignores_a_name_with_a_newline(runs: Run
     including the 5000-digit one (a plan, exit 0: never 70), and not the option whose name ends in a newline."""
     env: dict[str | bytes, str | bytes] = {
         **env_for(SPARK_HOME=str(fake_spark_home(tmp_path)), JAVA_HOME=str(fake_java_home(tmp_path))),
-        **EXECUTOR_ENV,
+        **SCHEDULER_ENV,
         **{f"SPARK_JAVA_OPT_{n}": value for n, value in reversed(ORDERED.items())},
         b"SPARK_JAVA_OPT_1\n": b"-Dnewline=1",
     }
@@ -260,6 +255,6 @@ def test_dry_run_orders_huge_numbers_and_ignores_a_name_with_a_newline(runs: Run
     outcome = runs.run(["--dry-run", "--json", "executor"], env, pid1=False)  # type: ignore[arg-type]
 
     assert outcome.code == 0, outcome.stderr
-    no_traceback(outcome)
+    no_traceback(outcome.stderr)
     argv = json.loads("\n".join(outcome.lines))["argv"]
     assert [arg for arg in argv if arg.startswith(("-Dorder=", "-Dnewline="))] == list(ORDERED.values())

@@ -1,7 +1,7 @@
 """Attacks on the preStop channel (issue #12, classes 3 and 4): what a client can make the supervisor hold, and
 who may speak on the channel at either end.
 
-Every pod is lifecycle as PID 1 of new PID and mount namespaces (tests/integration/test_prestop.py's harness),
+Every pod is lifecycle as PID 1 of new PID and mount namespaces (examples/pods.py, as in test_prestop.py),
 sharing the test's network namespace, so the test process itself is "another container of the pod": same
 abstract socket namespace, another mount namespace, and a pid the pod cannot see. Clients inside the pod join
 its PID and mount namespaces with nsenter, as the kubelet's exec does; `setpriv` makes one of another uid, and
@@ -29,21 +29,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lifecycle import channel, control
+from examples.pods import LIFECYCLE, NSENTER, SYSTEM_PATH, UNSHARE, HookResult, Pod, base_env
+from examples.proc import Streams, children, kill_by_pidfd
+from lifecycle import control
 from lifecycle.errors import DECOM_DEADLINE, DECOM_DRAINED, DECOM_NOT_FOUND
-from tests.helpers.processes import kill_by_pidfd
-from tests.integration.test_prestop import (
-    LIFECYCLE,
-    NSENTER,
-    SYSTEM_PATH,
-    UNSHARE,
-    HookResult,
-    Pod,
-    Streams,
-    base_env,
-    children,
-    is_alive,
-)
+from lifecycle.supervise import channel
+from lifecycle.supervise.refusals import REFUSALS_LOGGED
+from tests.helpers.processes import is_alive
 
 PRLIMIT = shutil.which("prlimit", path=SYSTEM_PATH)
 SETPRIV = shutil.which("setpriv", path=SYSTEM_PATH)
@@ -229,7 +221,7 @@ while True:
 
 
 class ChannelPod(Pod):
-    """A Pod (test_prestop.py) whose PID 1 is `command` under lifecycle (or alone with lifecycle=False), optionally
+    """A Pod (examples/pods.py) whose PID 1 is `command` under lifecycle (or alone with lifecycle=False), optionally
     under `prlimit --nofile`, and optionally gated: it waits for release() before it starts, so that something
     can be done first with its mount namespace (which exists from the start)."""
 
@@ -237,21 +229,14 @@ class ChannelPod(Pod):
         self, command: list[str], env: dict[str, str], lifecycle: bool = True, nofile: int | None = None,
         gated: bool = False,
     ) -> None:  # fmt: skip
-        assert UNSHARE is not None and PRLIMIT is not None and LIFECYCLE is not None
-        inner = [LIFECYCLE, *command] if lifecycle else list(command)
-        if nofile is not None:
-            inner = [PRLIMIT, f"--nofile={nofile}:{nofile}", *inner]
+        assert PRLIMIT is not None and LIFECYCLE is not None
+        wrapper = []
         if gated:
-            inner = ["sh", "-c", 'echo gated && read _ && exec "$@" </dev/null', "gate", *inner]
-        argv = [UNSHARE, "--pid", "--mount-proc", "--kill-child", *inner]
-        self.layout = "container" if lifecycle else "custom"
-        self.process = subprocess.Popen(
-            argv, env=env, stdin=subprocess.PIPE if gated else subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )  # fmt: skip
-        self.streams = Streams(self.process)
-        self.pidfds: dict[int, int] = {}
-        self.hooks = []
+            wrapper = ["sh", "-c", 'echo gated && read _ && exec "$@" </dev/null', "gate"]
+        if nofile is not None:
+            wrapper = [*wrapper, PRLIMIT, f"--nofile={nofile}:{nofile}"]
+        stdin = subprocess.PIPE if gated else subprocess.DEVNULL
+        super().__init__("container" if lifecycle else "custom", command, env, wrapper=wrapper, stdin=stdin)
         if gated:
             self.streams.wait_for("gated")  # PID 1 exists, and so does the pod's mount namespace
 
@@ -478,7 +463,7 @@ def test_refused_peers_in_a_loop_give_a_bounded_number_of_log_lines_and_a_count(
     drain(pod)
     logged, counted, totals = refusals(pod.log())
     assert logged + counted == 300, pod.log()
-    assert logged <= channel.REFUSALS_LOGGED * (1 + len(totals)), pod.log()
+    assert logged <= REFUSALS_LOGGED * (1 + len(totals)), pod.log()
     assert totals[-1] == 300, pod.log()
     assert f"uid 65534 is neither root nor the uid {os.geteuid()}" in pod.log()
     assert_clean(pod)

@@ -1,4 +1,4 @@
-"""10,000 generated environments and command lines through `lifecycle.cli.main`, in this process.
+"""10,000 generated environments and command lines through `lifecycle.launch.cli.main`, in this process.
 
 Each example runs the console script's own entry point, `main(argv)`, with the environment patched to a generated
 one. Nothing is ever executed: one test always puts `--dry-run` first; the other generates only command lines
@@ -40,11 +40,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lifecycle import cli
 from lifecycle.errors import LifecycleError
-from tests.hardening.conftest import HARDENING_PROFILE
-from tests.test_properties import EXECUTOR_ENV, KNOB_NAMES, SPARK_NAMES
-from tests.test_properties import VALUES as PROPERTY_VALUES
+from lifecycle.launch import cli
+from tests.helpers.inputs import EXECUTOR_ENV, HARDENING_PROFILE, KNOB_NAMES, SPARK_NAMES
+from tests.helpers.inputs import VALUES as PROPERTY_VALUES
 
 # In-process, but marked integration all the same: 20,000 runs of the console script's entry point take about
 # a minute and a half, and `pytest -m "not integration"` must stay the fast loop (STYLE rule 20).

@@ -2,10 +2,10 @@
 
 The JVM is tests/helpers/decom.java (Spark's executor main class, SIGPWR handler registered as Spark's is;
 DECOM_BEHAVIOUR=stubborn ignores PWR and TERM, unhandled registers nothing; DECOM_DRAIN_MS is the drain).
-Pods come from tests/integration/test_prestop.py: stdout and stderr are pipes read as lines with bounded
+Pods come from examples/pods.py (the `pods` fixture): stdout and stderr are pipes read as lines with bounded
 selects, so each step waits for lifecycle's own log line (LIFECYCLE_LOG_LEVEL=debug logs every forwarded
 signal) or the JVM's, never for a time. The preStop command runs in the pod with nsenter, as the kubelet's exec.
-The daemon row uses tests/integration/test_pid1.py's harness instead, for its subreaper proxy (what lifecycle
+The daemon row uses tests/helpers/supervised.py instead, for its subreaper proxy (what lifecycle
 leaves behind when it exits). Every process is SIGKILLed by PID (pidfd) when its test ends.
 
 Already covered (docs/reliability.md cites them): a JVM ignoring PWR and TERM past the decommission deadline
@@ -26,11 +26,13 @@ from pathlib import Path
 
 import pytest
 
+from examples.pods import EXECUTOR_CLASS, NSENTER, Pod
+from examples.proc import vm_rss_kib, wait_exits
 from lifecycle.errors import DECOM_DRAINED, DECOM_NOT_FOUND
-from tests.hardening.conftest import StartPod
-from tests.integration.test_decommission_jvm import EXECUTOR_ENV, JAVA_HOME, JAVAC
-from tests.integration.test_pid1 import Runs, Supervised, env_for, left_behind, needs_unshare
-from tests.integration.test_prestop import NSENTER, Pod, is_alive, wait_exits
+from tests.helpers.executor import EXECUTOR_ENV, JAVA_HOME, JAVAC
+from tests.helpers.pods import StartPod
+from tests.helpers.processes import is_alive, signal_set
+from tests.helpers.supervised import Runs, Supervised, env_for, left_behind, needs_unshare, no_traceback
 
 pytestmark = [
     pytest.mark.integration,
@@ -42,7 +44,6 @@ pytestmark = [
     pytest.mark.timeout(120),
 ]
 
-EXECUTOR_CLASS = "org.apache.spark.scheduler.cluster.k8s.KubernetesExecutorBackend"
 TIMEOUT = 30.0  # seconds for any one wait: JVM start-up on a busy 2-core machine is the slow part
 # A daemon the JVM's launcher leaves behind: its own session (setsid), SIGTERM ignored, so only SIGKILL ends it.
 DAEMON = 'trap "" TERM; echo "daemon (pid: $$)"; exec sleep infinity'
@@ -76,29 +77,8 @@ def host_pid(pod: Pod, inner: int) -> int:
     return pod.processes()[inner]
 
 
-def vm_rss_kib(pid: int) -> int:
-    """Resident set size of `pid` in KiB (VmRSS in /proc/<pid>/status)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise AssertionError(f"no VmRSS for pid {pid}")
-
-
-def signal_set(pid: int, field: str) -> set[int]:
-    """The signals in a /proc/<pid>/status mask (SigBlk, ShdPnd, …)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            mask = int(line.split()[1], 16)
-            return {sig for sig in range(1, 65) if mask >> (sig - 1) & 1}
-    raise AssertionError(f"no {field} for pid {pid}")
-
-
 def log_count(pod: Pod, text: str) -> int:
     return sum(text in line for _, line in pod.streams.lines["err"])
-
-
-def no_traceback(pod: Pod) -> None:
-    assert "Traceback" not in pod.streams.dump(), pod.streams.dump()
 
 
 # ---- kubelet stop: SIGTERM to PID 1, a JVM that ignores it, then SIGKILL -----------------------------------
@@ -129,7 +109,7 @@ def test_jvm_ignoring_the_kubelets_sigterm_runs_until_the_kubelets_sigkill(
     wait_exits({"jvm": jvm}, TIMEOUT)  # PID 1 gone: the kernel killed the rest of the namespace
     pod.exit_code()
     assert termination_log.read_text() == ""  # lost with a SIGKILLed PID 1: no termination message
-    no_traceback(pod)
+    no_traceback(pod.streams.dump())
 
 
 # ---- a daemon left behind by the JVM's launcher ------------------------------------------------------------
@@ -249,7 +229,7 @@ def test_sigpwr_before_the_jvm_exists_is_kept_and_acted_on_once_it_does(
         assert code == 128 + signal.SIGTERM, log
         assert "warning: executor does not handle SIGPWR: sending SIGTERM instead" in log
         assert re.search(r"sent SIGTERM to executor \(pid \d+\) on SIGPWR", log), log
-    no_traceback(pod)
+    no_traceback(pod.streams.dump())
 
 
 def test_prestop_hook_before_the_jvm_exists_exits_3_and_the_jvm_then_runs_normally(
@@ -275,7 +255,7 @@ def test_prestop_hook_before_the_jvm_exists_exits_3_and_the_jvm_then_runs_normal
     assert code == 128 + signal.SIGTERM
     assert "decommission" not in pod.streams.text("err")
     assert "draining" not in pod.streams.text("out")
-    no_traceback(pod)
+    no_traceback(pod.streams.dump())
 
 
 # ---- decommission requested twice, by both routes -----------------------------------------------------------
@@ -305,7 +285,7 @@ def test_prestop_hook_after_sigpwr_changes_nothing_and_hears_how_the_jvm_ended(
     assert pod.streams.text("out").count("draining") == 1
     assert log_count(pod, "] sent SIGPWR to executor") == 1
     assert log_count(pod, "running -> decommissioning") == 1
-    no_traceback(pod)
+    no_traceback(pod.streams.dump())
 
 
 # ---- decommission requested after the JVM exited ------------------------------------------------------------
@@ -335,7 +315,7 @@ def test_prestop_hook_during_the_orphan_grace_exits_with_a_documented_code_befor
     assert code == 0, pod.streams.dump()
     assert result.code in (DECOM_DRAINED, DECOM_NOT_FOUND), f"hook exit {result.code}:\n{result.stderr}"
     assert "Traceback" not in result.stderr
-    no_traceback(pod)
+    no_traceback(pod.streams.dump())
 
 
 # ---- 10,000 signals while the JVM runs -----------------------------------------------------------------------
@@ -413,4 +393,4 @@ def test_ten_thousand_signals_to_pid1_lose_no_exit_status_and_leave_rss_flat(
     assert pod.streams.text("out").splitlines()[-1] == "drained"
     assert "exit code: 0\n" in termination_log.read_text()
     assert "error" not in pod.streams.text("err")
-    no_traceback(pod)
+    no_traceback(pod.streams.dump())

@@ -1,6 +1,6 @@
 """Launch faults as PID 1: `java` or `spark-submit` missing or not executable, SPARK_HOME missing or empty.
 
-Each fault runs as PID 1 of a new PID namespace (tests/integration/test_pid1.py's harness), in both run modes:
+Each fault runs as PID 1 of a new PID namespace (tests/helpers/supervised.py), in both run modes:
 `exec` fails in lifecycle's own execve, `supervise` in the spawned child's, and the two must report alike.
 What is asserted is what an operator sees: the README's exit code, exactly one error line that names the
 variable or the path, no traceback, and the same reason in the termination message.
@@ -21,22 +21,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.executor import SCHEDULER_ENV
 from tests.helpers.recorder import fake_java_home, fake_spark_home
-from tests.integration.test_pid1 import SYSTEM_PATH, Outcome, Runs, env_for, needs_unshare, no_traceback
+from tests.helpers.supervised import SYSTEM_PATH, Runs, env_for, error_lines, needs_unshare, no_traceback
 
 pytestmark = [pytest.mark.integration, pytest.mark.hardening, pytest.mark.pid1, needs_unshare]
 
-# The executor variables the scheduler sets (examples/executor.env); lifecycle only needs them to be valid here.
-EXECUTOR_ENV = {
-    "SPARK_DRIVER_URL": "spark://CoarseGrainedScheduler@driver-svc.default.svc:7078",
-    "SPARK_EXECUTOR_CORES": "1",
-    "SPARK_EXECUTOR_MEMORY": "64m",
-    "SPARK_APPLICATION_ID": "spark-test",
-    "SPARK_EXECUTOR_ID": "1",
-    "SPARK_RESOURCE_PROFILE_ID": "0",
-    "SPARK_EXECUTOR_POD_IP": "10.0.0.1",
-    "SPARK_EXECUTOR_POD_NAME": "spark-test-exec-1",
-}
 NOT_FOUND = os.strerror(errno.ENOENT)
 NOT_EXECUTABLE = os.strerror(errno.EACCES)
 JAVA_HINT = "(from JAVA_HOME; set JAVA_HOME to a JDK or JRE directory)"
@@ -60,7 +50,7 @@ def java_home_without_java(root: Path) -> Fault:
     home = root / "jdk"
     (home / "bin").mkdir(parents=True)
     java = home / "bin" / "java"
-    env = {"JAVA_HOME": str(home), "SPARK_HOME": str(fake_spark_home(root)), **EXECUTOR_ENV}
+    env = {"JAVA_HOME": str(home), "SPARK_HOME": str(fake_spark_home(root)), **SCHEDULER_ENV}
     return Fault(["executor"], env, 127, f"cannot execute {java}: {NOT_FOUND} {JAVA_HINT}")
 
 
@@ -68,14 +58,14 @@ def java_without_execute_bit(root: Path) -> Fault:
     home = fake_java_home(root)
     java = home / "bin" / "java"
     java.chmod(0o644)  # no x bit for anyone: execve refuses it even for root
-    env = {"JAVA_HOME": str(home), "SPARK_HOME": str(fake_spark_home(root)), **EXECUTOR_ENV}
+    env = {"JAVA_HOME": str(home), "SPARK_HOME": str(fake_spark_home(root)), **SCHEDULER_ENV}
     return Fault(["executor"], env, 126, f"cannot execute {java}: {NOT_EXECUTABLE} {JAVA_HINT}")
 
 
 def no_java_anywhere(root: Path) -> Fault:
     empty = root / "empty-bin"
     empty.mkdir()
-    env = {"PATH": str(empty), "SPARK_HOME": str(fake_spark_home(root)), **EXECUTOR_ENV}  # JAVA_HOME unset
+    env = {"PATH": str(empty), "SPARK_HOME": str(fake_spark_home(root)), **SCHEDULER_ENV}  # JAVA_HOME unset
     return Fault(
         ["executor"],
         env,
@@ -114,7 +104,7 @@ def spark_home_unset_for_the_driver(root: Path) -> Fault:
 
 
 def spark_home_empty_for_the_executor(root: Path) -> Fault:
-    env = {"JAVA_HOME": str(fake_java_home(root)), "SPARK_HOME": "", **EXECUTOR_ENV}
+    env = {"JAVA_HOME": str(fake_java_home(root)), "SPARK_HOME": "", **SCHEDULER_ENV}
     return Fault(["executor"], env, 78, "SPARK_HOME: expected a directory, got an empty value")
 
 
@@ -128,11 +118,6 @@ FAULTS: dict[str, Breaker] = {
     "spark-home-unset-driver": spark_home_unset_for_the_driver,
     "spark-home-empty-executor": spark_home_empty_for_the_executor,
 }
-
-
-def error_lines(outcome: Outcome) -> list[str]:
-    """lifecycle's error lines, from `error: ` on (text format: `lifecycle: [  0.123s] error: …`)."""
-    return [line.split("] ", 1)[1] for line in outcome.stderr.splitlines() if "] error: " in line]
 
 
 @pytest.mark.parametrize("run_mode", ["exec", "supervise"])
@@ -154,7 +139,7 @@ def test_broken_installation_exits_with_the_documented_code_and_one_line(
 
     assert outcome.code == broken.code, outcome.stderr
     assert error_lines(outcome) == [f"error: {broken.error}"], outcome.stderr
-    no_traceback(outcome)
+    no_traceback(outcome.stderr)
     assert outcome.lines == []  # nothing started, so nothing on stdout
     message = termination_log.read_text()
     assert message.startswith(f"lifecycle: {broken.error}\n"), message

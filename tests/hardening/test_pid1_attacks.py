@@ -21,14 +21,11 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.processes import kill_tree
-from tests.integration import conftest as integration
-from tests.integration.test_identity import anonymous_lifecycle, install_env  # noqa: F401  (session fixtures)
-from tests.integration.test_pid1 import LIFECYCLE, REPO_ROOT, UNSHARE, Runs, env_for, needs_unshare, no_traceback
+from tests.helpers.supervised import LIFECYCLE, REPO_ROOT, UNSHARE, Runs, env_for, needs_unshare, no_traceback
 
 pytestmark = [pytest.mark.integration, pytest.mark.hardening]
 
 TIMEOUT = 20.0
-pid1 = integration.pid1  # the fixture: PID 1 of a new PID namespace, and a child subreaper
 
 # A child that fills its stderr with `MIB` MiB, says so on stdout, then reports SIGPWR/SIGTERM and exits.
 CHATTY = r"""
@@ -242,7 +239,7 @@ def setuid_root(tmp_path_factory: pytest.TempPathFactory) -> str:
 @pytest.mark.pid1
 @needs_unshare
 def test_a_child_that_becomes_root_cannot_be_signalled_and_lifecycle_says_so_once(
-    anonymous_lifecycle: str, setuid_root: str  # noqa: F811
+    anonymous_lifecycle: str, setuid_root: str
 ) -> None:
     read_end, write_end = os.pipe()
     process = subprocess.Popen(
@@ -286,21 +283,21 @@ def test_group_escalation_kills_a_child_that_left_its_process_group(runs: Runs, 
     run.ready()
     run.send(signal.SIGPWR)
     outcome = run.finish()
-    no_traceback(outcome)
+    no_traceback(outcome.stderr)
     assert outcome.code == 137, outcome.stderr
     assert "sent SIGKILL" in outcome.stderr
 
 
 # ---- the loop's guard ------------------------------------------------------------------------------
 
-# Runs the real lean supervisor (supervisor.main with a real hand-over payload, a real child), with one
+# Runs the real lean supervisor (lifecycle.supervise.main with a real hand-over payload, a real child), with one
 # method made to fail: what PID 1 does when a turn of its loop raises. The fault is injected; nothing else
 # is replaced.
 FAULTY = r"""
 import json, os, sys, time
-from lifecycle import supervisor
 from lifecycle.knobs import Knobs
-from lifecycle.process import spawn
+from lifecycle.supervise import loop, main
+from lifecycle.launch.spawn import spawn
 from lifecycle.signals import block_all
 
 mode = sys.argv[1]
@@ -308,17 +305,17 @@ mask = block_all()
 pid = spawn(("sleep", "30") if mode != "once" else (sys.executable, "-c", "import time; time.sleep(0.5)"),
             dict(os.environ), os.getcwd(), mask, set())
 calls = 0
-original = supervisor.Supervisor.watch_output
+original = loop.Loop.watch_output
 def watch_output(self):
     global calls
     calls += 1
     if mode == "always" or calls == 1:
         raise OSError(24, "Too many open files (injected)")
     return original(self)
-supervisor.Supervisor.watch_output = watch_output
+loop.Loop.watch_output = watch_output
 payload = {"pid": pid, "label": "sleep", "control_fd": None, "started": time.monotonic(), "stderr_fd": None,
            "knobs": Knobs(termination_log=os.environ["LIFECYCLE_TERMINATION_LOG"]).to_json_dict(), "oom": [None, None]}
-sys.exit(supervisor.main(json.dumps(payload)))
+sys.exit(main.main(json.dumps(payload)))
 """
 
 
@@ -328,7 +325,7 @@ def test_an_error_inside_the_loop_is_one_line_and_never_a_traceback(
 ) -> None:
     outcome = runs.run([sys.executable, "-c", FAULTY, mode], chatty_env(tmp_path, LIFECYCLE_ORPHAN_GRACE="1"),
                        pid1=pid1, wrapper=[])  # fmt: skip
-    no_traceback(outcome)
+    no_traceback(outcome.stderr)
     assert outcome.code == code, outcome.stderr
     assert "internal error in the supervisor (1 so far): OSError" in outcome.stderr
     if mode == "always":  # gave up: the child was stopped, the message says 70
@@ -348,7 +345,7 @@ def test_durations_beyond_what_poll_accepts_still_drain_and_exit(runs: Runs, pid
     run.expect("wrote")
     run.send(signal.SIGPWR)
     outcome = run.finish()
-    no_traceback(outcome)
+    no_traceback(outcome.stderr)
     assert outcome.code == 0, outcome.stderr
     assert "internal error" not in outcome.stderr
 
@@ -357,8 +354,8 @@ def test_durations_beyond_what_poll_accepts_still_drain_and_exit(runs: Runs, pid
 # newer start-up stage could send): the child is spawned already and must still be supervised.
 UNBUILDABLE = r"""
 import json, os, sys, time
-from lifecycle import supervisor
-from lifecycle.process import spawn
+from lifecycle.launch.spawn import spawn
+from lifecycle.supervise import main
 from lifecycle.signals import block_all
 
 mask = block_all()
@@ -366,7 +363,7 @@ pid = spawn((sys.executable, "-m", "tests.helpers.print_signals", "--exit-on", "
             os.getcwd(), mask, set())
 payload = {"pid": pid, "label": "child", "control_fd": None, "started": time.monotonic(), "stderr_fd": None,
            "knobs": {"no_such_knob": 1}, "oom": [None, None]}
-supervisor.main(json.dumps(payload), exit_now=True)
+main.main(json.dumps(payload), exit_now=True)
 """
 
 
@@ -377,6 +374,6 @@ def test_a_supervisor_that_cannot_be_built_still_forwards_signals_and_exits_with
     run.ready()
     run.send(signal.SIGTERM)
     outcome = run.finish()
-    no_traceback(outcome)
+    no_traceback(outcome.stderr)
     assert outcome.code == 143, outcome.stderr
     assert "in fallback mode" in outcome.stderr

@@ -5,7 +5,7 @@ PASSWORD, PASSWD, TOKEN, CREDENTIAL, PRIVATE_KEY, API_KEY or ACCESS_KEY in any c
 `db_password`, `MyServiceToken`), and in an argument the value after `<…secret|password|passwd|token|credential…>=`
 (`-Dspark.ssl.keyStorePassword=…`). Each value below is distinctive, so finding it anywhere is a leak.
 
-Runs are real: lifecycle as PID 1 of a new PID namespace (test_pid1.py's harness) with the recorder stub as java
+Runs are real: lifecycle as PID 1 of a new PID namespace (tests/helpers/supervised.py) with the recorder stub as java
 and spark-submit. The child's own stderr passes through lifecycle unchanged (as under tini): the JVM's log is the
 JVM's. What is checked there is lifecycle's own lines and the termination message, which quotes the child's tail.
 
@@ -23,8 +23,9 @@ from pathlib import Path
 import pytest
 
 from lifecycle.redaction import REDACTED
+from tests.helpers.executor import SCHEDULER_ENV
 from tests.helpers.recorder import fake_java_home, fake_spark_home, install, read_record
-from tests.integration.test_pid1 import Runs, env_for, needs_unshare
+from tests.helpers.supervised import Runs, env_for, needs_unshare
 
 pytestmark = [pytest.mark.integration, pytest.mark.hardening, pytest.mark.pid1, needs_unshare]
 
@@ -44,16 +45,7 @@ SECRET_OPTIONS = {  # SPARK_JAVA_OPT_<n> assignments that redact_arg covers
     "SPARK_JAVA_OPT_3": ("-Dfs.gs.auth.credential=", "gscredential-0e9d8c7b"),
 }
 SECRET_VALUES = [*SECRET_VARIABLES.values(), *(value for _, value in SECRET_OPTIONS.values())]
-EXECUTOR_ENV = {
-    "SPARK_DRIVER_URL": "spark://CoarseGrainedScheduler@driver-svc.default.svc:7078",
-    "SPARK_EXECUTOR_CORES": "1",
-    "SPARK_EXECUTOR_MEMORY": "512m",
-    "SPARK_APPLICATION_ID": "spark-test",
-    "SPARK_EXECUTOR_ID": "1",
-    "SPARK_RESOURCE_PROFILE_ID": "0",
-    "SPARK_EXECUTOR_POD_IP": "10.0.0.1",
-    "SPARK_EXECUTOR_POD_NAME": "spark-test-exec-1",
-}
+EXECUTOR_ENV = {**SCHEDULER_ENV, "SPARK_EXECUTOR_MEMORY": "512m"}
 
 
 @dataclass(frozen=True)

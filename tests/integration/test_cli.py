@@ -21,6 +21,7 @@ import pytest
 from lifecycle.knobs import KNOBS
 from tests.helpers.processes import communicate_bounded
 from tests.helpers.recorder import fake_java_home, fake_spark_home, install, read_record
+from tests.helpers.supervised import no_traceback
 
 pytestmark = pytest.mark.integration
 
@@ -147,13 +148,6 @@ def sandbox(tmp_path: Path) -> Sandbox:
     )
 
 
-@pytest.fixture(params=["exec", "supervise"])
-def both_run_modes(request: pytest.FixtureRequest) -> str:
-    """LIFECYCLE_RUN_MODE: exec replaces lifecycle with the command, supervise spawns it and stays."""
-    mode: str = request.param
-    return mode
-
-
 @pytest.fixture
 def stub(tmp_path: Path) -> Path:
     """A recorder stub to run in pass-through mode."""
@@ -161,8 +155,8 @@ def stub(tmp_path: Path) -> Path:
 
 
 def assert_no_traceback(result: Run) -> None:
-    assert "Traceback" not in result.stderr
-    assert "Traceback" not in result.stdout
+    no_traceback(result.stderr)
+    no_traceback(result.stdout)
 
 
 # ---- executor and driver argv ------------------------------------------------------------------------

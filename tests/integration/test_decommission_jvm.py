@@ -9,20 +9,16 @@ path a pod takes: the kubelet's preStop sends SIGPWR to PID 1, lifecycle turns i
 
 from __future__ import annotations
 
-import shutil
 import signal
-import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.integration.test_pid1 import REPO_ROOT, SYSTEM_PATH, Runs, Supervised, env_for, needs_unshare
+from tests.helpers.executor import EXECUTOR_ENV, JAVA_HOME, JAVAC
+from tests.helpers.supervised import Runs, Supervised, env_for, needs_unshare
 
-JAVAC = shutil.which("javac", path=SYSTEM_PATH)
-JAVA_HOME = Path(JAVAC).resolve().parents[1] if JAVAC else None
-SOURCE = REPO_ROOT / "tests" / "helpers" / "decom.java"
 TIMEOUT = 30.0  # JVM start-up on a busy 2-core machine is the slow part
 StartExecutor = Callable[..., Supervised]
 
@@ -33,38 +29,6 @@ pytestmark = [
     needs_unshare,
     pytest.mark.skipif(JAVAC is None, reason="needs a JDK (javac) to compile the executor stub"),
 ]
-
-# What the scheduler sets for an executor pod (as in examples/executor.env), with small JVM settings.
-EXECUTOR_ENV = {
-    "SPARK_DRIVER_URL": "spark://CoarseGrainedScheduler@driver-svc.default.svc:7078",
-    "SPARK_EXECUTOR_CORES": "1",
-    "SPARK_EXECUTOR_MEMORY": "64m",
-    "SPARK_APPLICATION_ID": "spark-test",
-    "SPARK_EXECUTOR_ID": "1",
-    "SPARK_RESOURCE_PROFILE_ID": "0",
-    "SPARK_EXECUTOR_POD_IP": "10.0.0.1",
-    "SPARK_EXECUTOR_POD_NAME": "spark-test-exec-1",
-    # Start-up speed only: these change nothing about signals.
-    "SPARK_JAVA_OPT_0": "-XX:TieredStopAtLevel=1",
-    "SPARK_JAVA_OPT_1": "-XX:+UseSerialGC",
-    "SPARK_JAVA_OPT_2": "-Xshare:auto",
-}
-
-
-@pytest.fixture(scope="session")
-def executor_classes(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """decom.java compiled into a session directory (a package-private class, so any file name will do)."""
-    assert JAVAC is not None
-    out = tmp_path_factory.mktemp("executor-classes")
-    subprocess.run(
-        [JAVAC, "-nowarn", "-XDignore.symbol.file", "-d", str(out), str(SOURCE)],
-        check=True,
-        timeout=120,
-        env={"PATH": SYSTEM_PATH},
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-    )
-    return out
 
 
 @pytest.fixture

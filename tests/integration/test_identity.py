@@ -7,34 +7,23 @@ empty tmpfs, so that "nothing is written to /tmp" is exact. lifecycle then runs 
 gid 0 (`setpriv`), a uid with no passwd entry.
 
 That uid cannot read the test's own interpreter under /root (mode 0700), so lifecycle runs from a
-venv made once per session with Debian's /usr/bin/python3 under /var/tmp (not /tmp: the tmpfs over
-/tmp would hide it).
+venv made once per session (the `anonymous_lifecycle` fixture, tests/helpers/identity.py).
 """
 
 from __future__ import annotations
 
-import glob
 import json
 import os
 import shutil
-import subprocess
-import tempfile
-from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from lifecycle.identity import NSS_WRAPPER_GLOBS
-from tests.helpers.processes import communicate_bounded
+from tests.helpers.identity import ANONYMOUS_UID, SYSTEM_PATH, apt_install, installed_nss_wrappers, run
 
-ANONYMOUS_UID = 1000770000
 SPARK_HOME = "/opt/spark"
 ENTRY = f"{ANONYMOUS_UID}:x:{ANONYMOUS_UID}:0:anonymous uid:{SPARK_HOME}:/bin/false"
-SYSTEM_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
-REPO_ROOT = Path(__file__).resolve().parents[2]
-TIMEOUT = 30.0  # seconds for one run in the namespace; each takes well under one
-INSTALL_TIMEOUT = 100.0  # seconds for venv creation, pip or apt-get (pytest-timeout allows 120 per test)
 
 pytestmark = [
     pytest.mark.integration,
@@ -95,69 +84,7 @@ class Run:
         return report
 
 
-def run(argv: Sequence[str], env: Mapping[str, str], timeout: float = TIMEOUT) -> subprocess.CompletedProcess[str]:
-    """Run a command to completion (bounded), killing whatever is left of it if the bound passes."""
-    process = subprocess.Popen(
-        list(argv), env=dict(env), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    stdout, stderr = communicate_bounded(process, timeout)
-    return subprocess.CompletedProcess(list(argv), process.returncode, stdout, stderr)
-
-
-def installed_nss_wrappers() -> list[str]:
-    """Every libnss_wrapper.so lifecycle would find, by real path."""
-    found = {os.path.realpath(path) for pattern in NSS_WRAPPER_GLOBS for path in glob.glob(pattern)}
-    return sorted(path for path in found if os.path.isfile(path))
-
-
-# ---- session fixtures ------------------------------------------------------------------------------------
-
-
-def apt_install(package: str, env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
-    return run(
-        ["apt-get", "install", "-y", "--no-install-recommends", package],
-        {**env, "DEBIAN_FRONTEND": "noninteractive"},
-        INSTALL_TIMEOUT,
-    )
-
-
-@pytest.fixture(scope="session")
-def install_env() -> dict[str, str]:
-    """The environment for installers: the session's (pip's index settings live there), with a PATH."""
-    return {**os.environ, "PATH": os.environ.get("PATH") or SYSTEM_PATH}
-
-
-@pytest.fixture(scope="session")
-def anonymous_lifecycle(install_env: dict[str, str]) -> Iterator[str]:
-    """lifecycle installed in a venv any uid can run (Debian's python3, outside /root and /tmp)."""
-    root = Path(tempfile.mkdtemp(prefix="lifecycle-venv-", dir="/var/tmp"))
-    try:
-        root.chmod(0o755)
-        venv = root / "venv"
-        made = run(["/usr/bin/python3", "-m", "venv", str(venv)], install_env, INSTALL_TIMEOUT)
-        if made.returncode != 0:
-            apt_install("python3-venv", install_env)
-            made = run(["/usr/bin/python3", "-m", "venv", str(venv)], install_env, INSTALL_TIMEOUT)
-        assert made.returncode == 0, f"/usr/bin/python3 -m venv failed: {made.stderr}"
-        source = root / "source"  # a copy: pip's in-tree build must not leave build/ in the work tree
-        source.mkdir()
-        shutil.copytree(REPO_ROOT / "lifecycle", source / "lifecycle", ignore=shutil.ignore_patterns("__pycache__"))
-        for name in ("pyproject.toml", "README.md", "LICENSE"):
-            if (REPO_ROOT / name).exists():
-                shutil.copy2(REPO_ROOT / name, source / name)
-        pip = run(
-            [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", str(source)], install_env, INSTALL_TIMEOUT
-        )
-        assert pip.returncode == 0, f"pip install into {venv} failed: {pip.stderr[-2000:]}"
-        lifecycle = str(venv / "bin" / "lifecycle")
-        check = run(
-            ["setpriv", f"--reuid={ANONYMOUS_UID}", "--regid=0", "--clear-groups", lifecycle, "--version"],
-            {"PATH": SYSTEM_PATH},
-        )
-        assert check.returncode == 0, f"uid {ANONYMOUS_UID} cannot run {lifecycle}: {check.stderr}"
-        yield lifecycle
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
+# ---- session fixtures (anonymous_lifecycle and install_env: tests/conftest.py) -----------------------------
 
 
 @pytest.fixture(scope="session")
@@ -172,13 +99,6 @@ def nss_wrapper(install_env: dict[str, str]) -> str:
 
 
 # ---- per-test fixtures -----------------------------------------------------------------------------------
-
-
-@pytest.fixture(params=["exec", "supervise"])
-def both_run_modes(request: pytest.FixtureRequest) -> str:
-    """LIFECYCLE_RUN_MODE: exec replaces lifecycle with the command, supervise spawns it and stays."""
-    mode: str = request.param
-    return mode
 
 
 @dataclass

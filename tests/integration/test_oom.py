@@ -16,60 +16,17 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from lifecycle import oom
-from tests.helpers.processes import communicate_bounded
-from tests.integration.test_pid1 import LIFECYCLE, READY, SYSTEM_PATH, Lines, env_for, wait_exited
+from tests.helpers.cgroups import LIMIT, needs_cgroup
+from tests.helpers.processes import Lines, communicate_bounded
+from tests.helpers.supervised import LIFECYCLE, READY, SYSTEM_PATH, env_for
 
 TIMEOUT = 60.0
-LIMIT = 192 << 20  # lifecycle (~35 MiB at start-up) must stay the smaller process: the kernel kills the biggest
 JAVA = shutil.which("java", path=SYSTEM_PATH)
-
-
-def own_memory_cgroup() -> tuple[str, str] | None:
-    where = oom.memory_cgroup_dir()
-    if where is None or not os.access(where[0], os.W_OK):
-        return None
-    return where
-
-
-needs_cgroup = pytest.mark.skipif(
-    os.geteuid() != 0 or own_memory_cgroup() is None, reason="needs root and a writable memory cgroup"
-)
-
-
-@pytest.fixture
-def memory_cgroup() -> Iterator[Path]:
-    """A child memory cgroup limited to LIMIT bytes; every process left in it is SIGKILLed, then it is removed."""
-    where = own_memory_cgroup()
-    assert where is not None
-    directory, version = where
-    path = Path(directory) / f"lifecycle-test-{uuid.uuid4().hex[:8]}"
-    path.mkdir()
-    try:
-        if version == "v1":
-            (path / "memory.limit_in_bytes").write_text(str(LIMIT))
-            try:  # no swap, so the limit is reached at once (not every kernel has the knob)
-                (path / "memory.memsw.limit_in_bytes").write_text(str(LIMIT))
-            except OSError:
-                (path / "memory.swappiness").write_text("0")
-        else:
-            (path / "memory.max").write_text(str(LIMIT))
-            (path / "memory.swap.max").write_text("0")
-        yield path
-    finally:
-        leftover = [os.pidfd_open(int(pid)) for pid in (path / "cgroup.procs").read_text().split()]
-        for pidfd in leftover:
-            signal.pidfd_send_signal(pidfd, signal.SIGKILL)
-        wait_exited(leftover)
-        for pidfd in leftover:
-            os.close(pidfd)
-        path.rmdir()
 
 
 def run_in(cgroup: Path, command: list[str], tmp_path: Path) -> subprocess.Popen[str]:

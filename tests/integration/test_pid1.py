@@ -6,8 +6,7 @@ it, and when it exits everything left is SIGKILLed), and as a plain child of the
 itself a child subreaper. The child is usually tests/helpers/print_signals.py, which prints `ready (pid: N)`
 and then one line per signal; tests block on those lines (bounded by select) and never sleep.
 
-The harness here (`Supervised`, `Runs`, `env_for`) is imported by test_decommission_jvm.py and
-test_supervisor_states.py.
+The harness (`Supervised`, `Runs`, `env_for`) is tests/helpers/supervised.py.
 """
 
 from __future__ import annotations
@@ -16,33 +15,31 @@ import errno
 import json
 import os
 import re
-import select
 import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
 
 import pytest
 
+from examples.proc import children
+from tests.helpers.processes import reaped, signal_bits, stat_fields, status_field, wait_exited
+from tests.helpers.supervised import (
+    PRINT_SIGNALS,
+    SYSTEM_PATH,
+    Runs,
+    env_for,
+    left_behind,
+    needs_unshare,
+    no_traceback,
+)
+
 pytestmark = pytest.mark.integration
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-LIFECYCLE = str(Path(sys.executable).with_name("lifecycle"))
-SYSTEM_PATH = "/usr/bin:/bin:/usr/sbin:/sbin"
-UNSHARE = shutil.which("unshare", path=SYSTEM_PATH)
 TINI = shutil.which("tini", path=SYSTEM_PATH)
-TIMEOUT = 20.0  # seconds for any one wait; every step takes well under one
-PRINT_SIGNALS = (sys.executable, "-m", "tests.helpers.print_signals")
-READY = re.compile(r"ready \(pid: (\d+)\)")
 ORPHAN = re.compile(r"orphan \(pid: (\d+)\)")
-CAN_UNSHARE = os.geteuid() == 0 and UNSHARE is not None
-needs_unshare = pytest.mark.skipif(not CAN_UNSHARE, reason="needs root and unshare(1) for a new PID namespace")
 
 # What lifecycle must forward, restated from tini/dumb-init rather than imported (STYLE rule 16): every
 # signal 1-31 except the uncatchable, SIGCHLD (reaping), the three lifecycle raises on itself (PIPE, TTIN,
@@ -54,329 +51,18 @@ NOT_FORWARDED = {
 FORWARDED = sorted({*range(1, 32)} - {int(s) for s in NOT_FORWARDED} | {*range(signal.SIGRTMIN, signal.SIGRTMAX + 1)})
 
 
-def env_for(**variables: str) -> dict[str, str]:
-    """A minimal environment for lifecycle and its Python helpers, plus `variables`."""
-    return {
-        "PATH": SYSTEM_PATH,
-        "PYTHONPATH": str(REPO_ROOT),
-        "LIFECYCLE_TERMINATION_LOG": "",  # hermetic: never write the host's /dev/termination-log
-        **variables,
-    }
-
-
-def children(pid: int) -> list[int]:
-    """The direct children of `pid` (host PIDs), from /proc/<pid>/task/*/children."""
-    found: list[int] = []
-    try:
-        tasks = os.listdir(f"/proc/{pid}/task")
-    except FileNotFoundError:  # already gone
-        return []
-    for task in tasks:
-        try:
-            found.extend(int(p) for p in Path(f"/proc/{pid}/task/{task}/children").read_text().split())
-        except FileNotFoundError:  # the thread exited meanwhile
-            continue
-    return sorted(found)
-
-
-def stat_fields(pid: int) -> list[str]:
-    """/proc/<pid>/stat from the state field on: [state, ppid, pgrp, session, …]."""
-    text = Path(f"/proc/{pid}/stat").read_text()
-    return text[text.rfind(")") + 2 :].split()
-
-
-def status_field(pid: int, name: str) -> str:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(name + ":"):
-            return line.split(":", 1)[1].strip()
-    raise KeyError(name)
-
-
-def signal_bits(signals: Sequence[int]) -> int:
-    """The /proc/<pid>/status bitmask (SigBlk, SigIgn) for a set of signals."""
-    return sum(1 << (sig - 1) for sig in signals)
-
-
-def reaped(pidfd: int) -> bool:
-    """True once the process behind `pidfd` has been waited for (a zombie still takes signal 0)."""
-    try:
-        signal.pidfd_send_signal(pidfd, 0)
-    except ProcessLookupError:
-        return True
-    return False
-
-
-def wait_exited(pidfds: Sequence[int], timeout: float = TIMEOUT) -> None:
-    """Block until every process behind `pidfds` has exited (each pidfd turns readable), bounded."""
-    pending = set(pidfds)
-    deadline = time.monotonic() + timeout
-    poller = select.poll()
-    for fd in pending:
-        poller.register(fd, select.POLLIN)
-    while pending:
-        left = deadline - time.monotonic()
-        events = poller.poll(max(0.0, left) * 1000)
-        if not events and left <= 0:
-            raise AssertionError(f"{len(pending)} of {len(pidfds)} processes still running after {timeout}s")
-        for fd, _ in events:
-            poller.unregister(fd)
-            pending.discard(fd)
-
-
-class Lines:
-    """Lines from a pipe, read as they arrive with a bounded select: no sleeping, no polling."""
-
-    def __init__(self, fd: int) -> None:
-        self.fd = fd
-        self.buffer = b""
-        self.seen: list[str] = []
-        self.eof = False
-
-    def next(self, deadline: float) -> str | None:
-        """The next line, or None at end of file; AssertionError at the deadline."""
-        while b"\n" not in self.buffer and not self.eof:
-            left = deadline - time.monotonic()
-            ready, _, _ = select.select([self.fd], [], [], max(0.0, left))
-            if not ready:
-                raise AssertionError(f"no line within the time allowed; lines so far: {self.seen}")
-            chunk = os.read(self.fd, 65536)
-            if chunk:
-                self.buffer += chunk
-            else:
-                self.eof = True
-        if not self.buffer:
-            return None
-        line, _, self.buffer = self.buffer.partition(b"\n")
-        text = line.decode("utf-8", "replace")
-        self.seen.append(text)
-        return text
-
-    def expect(self, wanted: str | re.Pattern[str], timeout: float = TIMEOUT) -> re.Match[str]:
-        """Read until a line matches `wanted` in full (text or pattern); earlier lines stay in `seen`."""
-        pattern = wanted if isinstance(wanted, re.Pattern) else re.compile(re.escape(wanted))
-        deadline = time.monotonic() + timeout
-        while True:
-            line = self.next(deadline)
-            if line is None:
-                raise AssertionError(f"end of output before {pattern.pattern!r}; lines: {self.seen}")
-            match = pattern.fullmatch(line)
-            if match:
-                return match
-
-    def rest(self, timeout: float = TIMEOUT) -> list[str]:
-        """Every remaining line up to end of file."""
-        deadline = time.monotonic() + timeout
-        while self.next(deadline) is not None:
-            pass
-        return self.seen
-
-
-# tini's subreaper proxy (test/run_inner_tests.py), as a script: lifecycle runs as its child, so whatever
-# lifecycle leaves behind when it exits, alive or a zombie it never reaped, is reparented here rather than to the
-# host's init (which may reap it first and hide the leak). The proxy prints `left behind: {pid: state}` after
-# lifecycle exits, then kills and reaps those and exits with lifecycle's code.
-SUBREAPER_PROXY = """
-import ctypes, json, os, signal, sys
-ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
-pid = os.posix_spawn(sys.argv[1], sys.argv[1:], os.environ, setsigdef=(signal.SIGPIPE, signal.SIGXFSZ))
-_, status = os.waitpid(pid, 0)
-left = {}
-for task in os.listdir("/proc/self/task"):
-    for child in open(f"/proc/self/task/{task}/children").read().split():
-        stat = open(f"/proc/{child}/stat").read()
-        left[child] = stat[stat.rfind(")") + 2]
-print("left behind: " + json.dumps(left), flush=True)
-for child in left:
-    os.kill(int(child), signal.SIGKILL)
-for child in left:
-    os.waitpid(int(child), 0)
-sys.exit(os.waitstatus_to_exitcode(status))
-"""
-LEFT_BEHIND = re.compile(r"left behind: (\{.*\})")
-
-
-@dataclass
-class Outcome:
-    """How a run ended: exit code, every stdout line, lifecycle's stderr."""
-
-    code: int
-    lines: list[str]
-    stderr: str
-
-
-@dataclass
-class Supervised:
-    """One lifecycle run, as PID 1 of a new PID namespace (pid1=True) or as a plain child of the test."""
-
-    argv: Sequence[str]
-    env: dict[str, str]
-    pid1: bool
-    stdin: int | IO[Any] = subprocess.DEVNULL
-    cwd: Path = REPO_ROOT
-    preexec_fn: Callable[[], None] | None = None
-    wrapper: Sequence[str] = (LIFECYCLE,)
-    proxy: bool = False  # run lifecycle under SUBREAPER_PROXY, which reports what lifecycle leaves behind
-    process: subprocess.Popen[bytes] = field(init=False)
-    out: Lines = field(init=False)
-    _stderr: IO[bytes] = field(init=False)
-    _pid: int | None = field(default=None, init=False)
-
-    def __post_init__(self) -> None:
-        # A file, not a pipe, so lifecycle never blocks on its log; closed in kill().
-        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115
-        prefix = [UNSHARE, "--pid", "--fork", "--mount-proc", "--kill-child"] if self.pid1 else []
-        if self.proxy:
-            prefix = [*prefix, sys.executable, "-I", "-c", SUBREAPER_PROXY]
-        self.process = subprocess.Popen(
-            [*prefix, *self.wrapper, *self.argv],
-            env=self.env,
-            cwd=self.cwd,
-            stdin=self.stdin,
-            stdout=subprocess.PIPE,
-            stderr=self._stderr,
-            preexec_fn=self.preexec_fn,  # only to give lifecycle an inherited signal state
-        )
-        assert self.process.stdout is not None
-        self.out = Lines(self.process.stdout.fileno())
-
-    @property
-    def pid(self) -> int:
-        """lifecycle's PID as the test sees it (under unshare or the proxy: their only child)."""
-        if self._pid is None:
-            if not self.pid1 and not self.proxy:
-                self._pid = self.process.pid
-            else:
-                found = children(self.process.pid)
-                assert len(found) == 1, f"the wrapper should have exactly one child, has {found}"
-                self._pid = found[0]
-        return self._pid
-
-    def ready(self, timeout: float = TIMEOUT) -> int:
-        """Block until the child prints `ready (pid: N)`; N as the child sees it."""
-        return int(self.out.expect(READY, timeout).group(1))
-
-    def expect(self, wanted: str | re.Pattern[str], timeout: float = TIMEOUT) -> re.Match[str]:
-        return self.out.expect(wanted, timeout)
-
-    def send(self, sig: int) -> None:
-        """Send `sig` to lifecycle itself (PID 1 of its namespace, from outside it, when pid1)."""
-        os.kill(self.pid, sig)
-
-    def host_pid(self, pid: int) -> int:
-        """The test's PID for a process lifecycle's namespace calls `pid` (NSpid's last field)."""
-        if not self.pid1:
-            return pid
-        stack = [self.pid]
-        while stack:
-            candidate = stack.pop()
-            try:
-                if int(status_field(candidate, "NSpid").split()[-1]) == pid:
-                    return candidate
-            except FileNotFoundError:  # exited meanwhile
-                continue
-            stack.extend(children(candidate))
-        raise AssertionError(f"no process with namespace PID {pid} under lifecycle (pid {self.pid})")
-
-    def zombies(self) -> list[int]:
-        """Zombies lifecycle is responsible for: in its PID namespace (pid1), else among its children."""
-        if self.pid1:
-            namespace = os.readlink(f"/proc/{self.pid}/ns/pid")
-            members = []
-            for name in os.listdir("/proc"):
-                if name.isdigit():
-                    try:
-                        if os.readlink(f"/proc/{name}/ns/pid") == namespace:
-                            members.append(int(name))
-                    except OSError:  # exited while listing
-                        continue
-        else:
-            members = children(self.pid)
-        found = []
-        for pid in members:
-            try:
-                if stat_fields(pid)[0] == "Z":
-                    found.append(pid)
-            except FileNotFoundError:  # reaped while listing
-                continue
-        return found
-
-    def running(self) -> bool:
-        """Whether lifecycle is still there (one look, not a wait)."""
-        return self.process.poll() is None
-
-    def finish(self, timeout: float = TIMEOUT) -> Outcome:
-        """Read stdout to its end and wait for the exit, both bounded."""
-        lines = self.out.rest(timeout)
-        code = self.process.wait(timeout)
-        self._stderr.seek(0)
-        return Outcome(code, lines, self._stderr.read().decode("utf-8", "replace"))
-
-    def kill(self) -> None:
-        """SIGKILL lifecycle's whole tree by PID (as PID 1 that ends its namespace), then the wrapper."""
-        family: list[int] = []
-        if self.running():
-            try:
-                family = [self.pid]
-            except AssertionError:  # unshare has not forked yet
-                family = []
-        stack = list(family)
-        while stack:
-            stack.extend(found := children(stack.pop()))
-            family.extend(found)
-        for pid in [self.process.pid, *family]:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:  # already gone
-                pass
-        self.process.wait(TIMEOUT)
-        if self.process.stdout is not None:
-            self.process.stdout.close()
-        self._stderr.close()
-
-
-class Runs:
-    """Starts Supervised runs and kills every one of them (and any extra PID recorded) at the end."""
-
-    def __init__(self) -> None:
-        self.started: list[Supervised] = []
-        self.extra: list[int] = []
-
-    def start(
-        self, argv: Sequence[str], env: dict[str, str] | None = None, *, pid1: bool, **options: Any
-    ) -> Supervised:
-        run = Supervised(argv, env if env is not None else env_for(), pid1, **options)
-        self.started.append(run)
-        return run
-
-    def run(self, argv: Sequence[str], env: dict[str, str] | None = None, *, pid1: bool, **options: Any) -> Outcome:
-        """Start, and wait for the end."""
-        return self.start(argv, env, pid1=pid1, **options).finish()
-
-    def close(self) -> None:
-        for run in self.started:
-            run.kill()
-        for pid in self.extra:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:  # already gone
-                pass
-
-
-def no_traceback(outcome: Outcome) -> None:
-    assert "Traceback" not in outcome.stderr, outcome.stderr
-
-
 # ---- exit codes ------------------------------------------------------------------------------------
 
 
 # Runs lifecycle once per exit code, four at a time. Each run forks from a process that has imported
-# lifecycle.cli already and calls the console script's entry point, `main(argv)`: the run is the real one (argv,
+# lifecycle.launch.cli already and calls the console script's entry point, `main(argv)`: the run is the real one (argv,
 # settings, spawn, exec into the lean supervisor, exit status), minus ~0.25 CPU-s of interpreter and pydantic
 # start-up that would make 256 runs cost over a minute on two cores.
 EXIT_CODE_DRIVER = """
 import ctypes, json, os
-from lifecycle.cli import main
-import lifecycle.handover, lifecycle.identity, lifecycle.plan, lifecycle.resolve, lifecycle.settings  # lazy in cli
+from lifecycle.launch.cli import main
+import lifecycle.launch.handover, lifecycle.launch.identity, lifecycle.launch.plan  # lazy in cli
+import lifecycle.launch.resolve, lifecycle.launch.settings
 
 def start(code):
     others = ",".join(f"{other}:{(other + 1) % 256}" for other in range(256) if other != code)
@@ -410,7 +96,7 @@ def test_every_exit_code_passes_through_even_when_the_other_codes_are_remapped(r
     assert outcome.code == 0, outcome.stderr
     results = {int(code): status for code, status in json.loads(outcome.lines[-1]).items()}
     assert results == {code: code for code in range(256)}
-    no_traceback(outcome)
+    no_traceback(outcome.stderr)
 
 
 @needs_unshare
@@ -435,7 +121,7 @@ def test_exec_failure_exits_126_or_127_with_one_line(
     errors = [line for line in outcome.stderr.splitlines() if "error:" in line]
     reason = os.strerror(errno.ENOENT if code == 127 else errno.EACCES)
     assert len(errors) == 1 and errors[0].endswith(f"error: cannot execute {command}: {reason}"), outcome.stderr
-    no_traceback(outcome)
+    no_traceback(outcome.stderr)
 
 
 # ---- death by signal -------------------------------------------------------------------------------
@@ -450,7 +136,7 @@ def test_signal_the_child_does_not_handle_gives_128_plus_n(runs: Runs, pid1: boo
     outcome = run.finish()
     assert outcome.code == 128 + sig
     assert f"killed by {sig.name}" in outcome.stderr
-    no_traceback(outcome)
+    no_traceback(outcome.stderr)
 
 
 def test_pwr_is_forwarded_and_gives_158_when_another_signal_triggers_decommissioning(runs: Runs, pid1: bool) -> None:
@@ -494,7 +180,7 @@ def test_every_forwardable_signal_reaches_the_child(runs: Runs, pid1: bool) -> N
     assert outcome.code == 128 + signal.SIGKILL
     numbers = [int(line) for line in outcome.lines if line.isdigit()]
     assert numbers == [*(s for s in FORWARDED if s != trigger), signal.SIGUSR1]
-    no_traceback(outcome)
+    no_traceback(outcome.stderr)
 
 
 @pytest.mark.parametrize("group", [True, False], ids=["group", "single"])
@@ -628,14 +314,6 @@ def test_tini_as_pid1_does_not_wait_for_that_descendant(runs: Runs) -> None:
     assert f"lingering (pid: {orphan})" not in outcome.lines  # killed by the kernel, never given SIGTERM
 
 
-def left_behind(outcome: Outcome) -> dict[str, str]:
-    """What SUBREAPER_PROXY adopted when lifecycle exited: {pid: state}, empty when lifecycle left nothing."""
-    match = LEFT_BEHIND.fullmatch(outcome.lines[-1])
-    assert match, outcome.lines
-    found: dict[str, str] = json.loads(match.group(1))
-    return found
-
-
 def test_descendant_ignoring_sigterm_is_killed_after_orphan_grace(runs: Runs, pid1: bool) -> None:
     """A leftover descendant that ignores SIGTERM should be SIGKILLed after LIFECYCLE_ORPHAN_GRACE."""
     env = env_for(LIFECYCLE_ORPHAN_GRACE="300ms")
@@ -705,6 +383,6 @@ def test_signal_storm_changes_nothing(runs: Runs, pid1: bool, tmp_path: Path) ->
     assert outcome.code == 42
     assert set(outcome.lines[1:-1]) <= {"10"}  # some SIGUSR1s coalesce in the kernel; none is mangled
     assert outcome.lines[-1] == "12"
-    no_traceback(outcome)
+    no_traceback(outcome.stderr)
     assert "error" not in outcome.stderr
     assert "exit code: 42" in termination_log.read_text()

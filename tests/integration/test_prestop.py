@@ -4,14 +4,12 @@ Each test builds a pod from namespaces: `unshare --pid --mount-proc --kill-child
 own PID and mount namespace, and the hook joins both with `nsenter -p -m`, as the kubelet's exec into the
 container does (the control socket is keyed by the mount namespace, so the hook must join that one too).
 
-Layouts (upstream-behaviour §2 for what decom.sh does in each):
-* `tini`: tini is PID 1 (upstream's image): the hook takes its standalone path (scan /proc, pidfd).
-  When the JVM has drained, tini exits, and the kernel SIGKILLs everything left in the namespace,
-  the hook included (decom.sh's trailing sleeps are cut the same way), so drains under tini are
-  tested in `tini-shared`; here only the outcomes that leave the JVM running.
-* `tini-shared`: shareProcessNamespace: a pause process is PID 1 and `tini -s` (subreaper) below it.
-* `container`: lifecycle is PID 1: the hook asks it over the control socket.
-* `shared`: shareProcessNamespace: a pause process is PID 1 and lifecycle a subreaper below it.
+Layouts (examples/pods.py; upstream-behaviour §2 for what decom.sh does in each): `tini` (tini is PID 1:
+the hook's standalone path; when the JVM has drained, tini exits and the kernel SIGKILLs everything left in
+the namespace, the hook included, so drains under tini are tested in `tini-shared`, here only the outcomes that
+leave the JVM running), `tini-shared` (a pause process is PID 1 and `tini -s` below it), `container` (lifecycle
+is PID 1: the hook asks it over the control socket) and `shared` (a pause process is PID 1, lifecycle a
+subreaper below it).
 
 The executor is examples/stub-executor (main class KubernetesExecutorBackend). Nothing sleeps: tests block
 on the processes' own lines (`ready (pid: N)`, lifecycle's log) with a bounded select, and on pidfds.
@@ -19,44 +17,30 @@ on the processes' own lines (`ready (pid: N)`, lifecycle's log) with a bounded s
 
 from __future__ import annotations
 
-import json
 import os
-import re
-import select
-import shlex
-import shutil
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from examples.pods import EXECUTOR_CLASS, HOOK, NSENTER, UNSHARE, HookResult, base_env, compile_stub, exec_in_shell
+from examples.proc import TIMEOUT, Streams, wait_exits
 from lifecycle import knobs
-from lifecycle.decommission import Hook, Target, cmdline, start_time
 from lifecycle.errors import DECOM_AMBIGUOUS, DECOM_DEADLINE, DECOM_DRAINED, DECOM_NOT_FOUND, EX_CONFIG, EX_USAGE
 from lifecycle.log import Log
 from lifecycle.machine import Lifecycle, Phase, build_machine
-from tests.helpers.processes import kill_by_pidfd
+from lifecycle.prestop.actions import HookActions as Hook
+from lifecycle.prestop.scan import Target, cmdline, start_time
+from tests.helpers.pods import JAVA, JAVAC, StartPod, java, several
+from tests.helpers.processes import is_alive, signal_set
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-STUB_SOURCE = REPO_ROOT / "examples" / "stub-executor" / "KubernetesExecutorBackend.java"
-EXECUTOR_CLASS = "org.apache.spark.scheduler.cluster.k8s.KubernetesExecutorBackend"
 DECOY_CLASS = "Decoy"
-BIN = os.path.dirname(sys.executable)
-SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin"
-PATH = f"{BIN}:{SYSTEM_PATH}"
-LIFECYCLE = shutil.which("lifecycle", path=BIN)
-HOOK = shutil.which("lifecycle-decommission", path=BIN)
-JAVA, JAVAC = shutil.which("java", path=SYSTEM_PATH), shutil.which("javac", path=SYSTEM_PATH)
-TINI = shutil.which("tini", path=SYSTEM_PATH)
-UNSHARE, NSENTER = shutil.which("unshare", path=SYSTEM_PATH), shutil.which("nsenter", path=SYSTEM_PATH)
-TIMEOUT = 30.0  # seconds for any one wait; each takes well under a few
 STARTUP = 1.5  # seconds allowed for nsenter + the hook's interpreter on a loaded machine
 DRAIN_MS = 300  # the stub's simulated drain
 EXIT_ON_PWR = 128 + signal.SIGPWR  # sh's $? for a process killed by SIGPWR (no handler: the default kills)
@@ -95,27 +79,6 @@ public class Decoy {
 }
 """
 
-# A pause container's process for the shared layouts: starts the entrypoint (JSON argv in POD_ENTRYPOINT, so
-# that its own argv is only this script's), reaps whatever is orphaned to it (reporting each on stderr), and
-# stays until SIGTERM, as kubernetes' pause does.
-PAUSE = """\
-import json, os, signal, sys
-signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD, signal.SIGTERM})
-argv = json.loads(os.environ.pop("POD_ENTRYPOINT"))
-if os.fork() == 0:
-    signal.pthread_sigmask(signal.SIG_SETMASK, set())
-    os.execv(argv[0], argv)
-while signal.sigwait({signal.SIGCHLD, signal.SIGTERM}) == signal.SIGCHLD:
-    while True:
-        try:
-            pid, status = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            break
-        if pid == 0:
-            break
-        print(f"pause: reaped {pid} exit {os.waitstatus_to_exitcode(status)}", file=sys.stderr, flush=True)
-"""
-
 # Stand-in for a non-JVM process: ready, then nothing until killed.
 IDLE = "import os, signal; print(f'ready (pid: {os.getpid()}) idle', flush=True); signal.pause()"
 
@@ -145,256 +108,6 @@ atexit.register(linger)
 """
 
 
-def base_env(**more: str) -> dict[str, str]:
-    """PATH with the console scripts; the host's /dev/termination-log is never written; plus `more`."""
-    return {"PATH": PATH, "LANG": "C.UTF-8", "LIFECYCLE_TERMINATION_LOG": "", **more}
-
-
-def java(classes: Path, *properties: str, main: str = EXECUTOR_CLASS) -> list[str]:
-    """argv for a JVM running `main` from the compiled test classes with -D`properties`."""
-    assert JAVA is not None
-    return [JAVA, *(f"-D{p}" for p in properties), "-cp", str(classes), main]
-
-
-def several(*commands: list[str]) -> list[str]:
-    """sh starting each command in the background, then printing `exit I CODE` as each one ends (128+N: signal N)."""
-    lines = [f"{shlex.join(command)} & p{i}=$!" for i, command in enumerate(commands)]
-    lines += [f'wait "$p{i}"; echo "exit {i} $?"' for i in range(len(commands))]
-    return ["sh", "-c", "\n".join(lines)]
-
-
-def exec_in_shell(command: list[str]) -> list[str]:
-    """The same process, started through `sh -c 'exec …'`: no other process has its argv."""
-    return ["sh", "-c", f"exec {shlex.join(command)}"]
-
-
-def ready_pid(line: str) -> int:
-    """N from a `ready (pid: N) …` line."""
-    match = re.search(r"ready \(pid: (\d+)\)", line)
-    assert match is not None, line
-    return int(match.group(1))
-
-
-def children(pid: int) -> list[int]:
-    """The process's children (its main thread's: every process here forks from its main thread)."""
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as handle:
-            return [int(part) for part in handle.read().split()]
-    except OSError:  # exited meanwhile
-        return []
-
-
-def namespace_pid(host_pid: int) -> int | None:
-    """The PID in its innermost namespace (last NSpid field), or None once it has gone."""
-    try:
-        with open(f"/proc/{host_pid}/status") as handle:
-            for line in handle:
-                if line.startswith("NSpid:"):
-                    return int(line.split()[-1])
-    except OSError:
-        return None
-    return None
-
-
-def is_alive(pidfd: int) -> bool:
-    """A pidfd becomes readable when its process exits; a zero-timeout poll says whether it has."""
-    return not select.select([pidfd], [], [], 0)[0]
-
-
-def wait_exits(pidfds: dict[str, int], timeout: float = TIMEOUT) -> dict[str, float]:
-    """Block until every pidfd's process has exited; the monotonic time each exit was seen."""
-    seen: dict[str, float] = {}
-    deadline = time.monotonic() + timeout
-    while len(seen) < len(pidfds):
-        left = deadline - time.monotonic()
-        assert left > 0, f"still running after {timeout}s: {sorted(set(pidfds) - set(seen))}"
-        ready, _, _ = select.select([fd for name, fd in pidfds.items() if name not in seen], [], [], left)
-        now = time.monotonic()
-        for name, fd in pidfds.items():
-            if fd in ready:
-                seen[name] = now
-    return seen
-
-
-class Streams:
-    """A process's stdout and stderr, read as lines (with the time each arrived) without ever blocking unbounded."""
-
-    def __init__(self, process: subprocess.Popen[bytes]) -> None:
-        assert process.stdout is not None and process.stderr is not None
-        self.names = {process.stdout.fileno(): "out", process.stderr.fileno(): "err"}
-        self.partial = {"out": b"", "err": b""}
-        self.lines: dict[str, list[tuple[float, str]]] = {"out": [], "err": []}
-        for fd in self.names:
-            os.set_blocking(fd, False)
-
-    def pump(self, deadline: float) -> bool:
-        """Read what arrives before the deadline; False when the deadline has passed or both streams ended."""
-        left = deadline - time.monotonic()
-        if left <= 0 or not self.names:
-            return False
-        ready, _, _ = select.select(list(self.names), [], [], left)
-        now = time.monotonic()
-        for fd in ready:
-            name = self.names[fd]
-            data = os.read(fd, 65536)
-            if not data:
-                del self.names[fd]
-                data = b"\n" if self.partial[name] else b""
-            *complete, self.partial[name] = (self.partial[name] + data).split(b"\n")
-            self.lines[name] += [(now, line.decode("utf-8", "replace")) for line in complete]
-        return True
-
-    def wait_for(self, text: str, stream: str = "out", count: int = 1, timeout: float = TIMEOUT) -> list[str]:
-        """Block until `count` lines of the stream contain `text`; those lines."""
-        deadline = time.monotonic() + timeout
-        while True:
-            found = [line for _, line in self.lines[stream] if text in line]
-            if len(found) >= count:
-                return found
-            if not self.pump(deadline):
-                raise AssertionError(f"{count} x {text!r} not on std{stream} within {timeout}s:\n{self.dump()}")
-
-    def to_eof(self, timeout: float = TIMEOUT) -> None:
-        """Block until both streams have ended (every writer in the pod has exited)."""
-        deadline = time.monotonic() + timeout
-        while self.names:
-            if not self.pump(deadline):
-                raise AssertionError(f"output still open after {timeout}s:\n{self.dump()}")
-
-    def text(self, stream: str) -> str:
-        return "\n".join(line for _, line in self.lines[stream])
-
-    def dump(self) -> str:
-        return f"--- stdout\n{self.text('out')}\n--- stderr\n{self.text('err')}"
-
-
-@dataclass(frozen=True)
-class HookResult:
-    """How one run of the hook ended (code -9: SIGKILLed, as nsenter re-raises its child's signal)."""
-
-    code: int
-    stderr: str
-    seconds: float
-
-
-class RunningHook:
-    """`nsenter -t <pod PID 1> -p -m lifecycle-decommission`, as the kubelet's exec."""
-
-    def __init__(self, target: int, env: dict[str, str]) -> None:
-        assert NSENTER is not None and HOOK is not None
-        self.started = time.monotonic()
-        self.process = subprocess.Popen(
-            [NSENTER, "-t", str(target), "-p", "-m", HOOK],
-            env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        )  # fmt: skip
-
-    def pidfd(self) -> int:
-        """A pidfd on the hook itself (nsenter's child in the pod), to see when it exits."""
-        (pid,) = children(self.process.pid)
-        return os.pidfd_open(pid)
-
-    def finish(self, timeout: float = TIMEOUT) -> HookResult:
-        """Block until the hook exits; its code, stderr and wall time."""
-        _, stderr = self.process.communicate(timeout=timeout)
-        return HookResult(self.process.returncode, stderr.decode("utf-8", "replace"), time.monotonic() - self.started)
-
-    def kill(self) -> None:
-        """SIGKILL the hook and nsenter, by pidfd, if they are still running."""
-        if self.process.poll() is not None:
-            return
-        kill_by_pidfd([*children(self.process.pid), self.process.pid])
-        self.process.communicate(timeout=TIMEOUT)
-
-
-class Pod:
-    """An entrypoint as PID 1 of new PID and mount namespaces, with every process started in them."""
-
-    ENTRYPOINTS = {
-        "tini": lambda: [str(TINI), "-s", "--"],
-        "tini-shared": lambda: [str(TINI), "-s", "--"],
-        "container": lambda: [str(LIFECYCLE)],
-        "shared": lambda: [str(LIFECYCLE)],
-    }
-
-    def __init__(self, layout: str, command: list[str], env: dict[str, str]) -> None:
-        assert UNSHARE is not None
-        entrypoint = [*self.ENTRYPOINTS[layout](), *command]
-        if layout.endswith("shared"):
-            env = {**env, "POD_ENTRYPOINT": json.dumps(entrypoint)}
-            entrypoint = [sys.executable, "-I", "-c", PAUSE]
-        argv = [UNSHARE, "--pid", "--mount-proc", "--kill-child", *entrypoint]
-        self.layout = layout
-        self.process = subprocess.Popen(
-            argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-        )
-        self.streams = Streams(self.process)
-        self.pidfds: dict[int, int] = {}
-        self.hooks: list[RunningHook] = []
-
-    def ready(self, count: int = 1) -> list[tuple[int, str]]:
-        """Block until `count` JVMs have printed `ready (pid: N) …`: [(N, line)]; and, under lifecycle, until it
-        has entered `running` (its control socket is listening from then on)."""
-        lines = self.streams.wait_for("ready (pid: ", count=count)
-        if self.layout in ("container", "shared"):
-            self.streams.wait_for(" running as pid ", "err")
-        return [(ready_pid(line), line) for line in lines]
-
-    def processes(self) -> dict[int, int]:
-        """{PID in the pod: PID on the host} for every process of the pod."""
-        found, todo = {}, children(self.process.pid)
-        while todo:
-            pid = todo.pop()
-            inner = namespace_pid(pid)
-            if inner is not None:
-                found[inner] = pid
-            todo += children(pid)
-        return found
-
-    def pidfd(self, inner_pid: int) -> int:
-        """A pidfd on the pod's process `inner_pid`, opened once and closed with the pod."""
-        if inner_pid not in self.pidfds:
-            self.pidfds[inner_pid] = os.pidfd_open(self.processes()[inner_pid])
-        return self.pidfds[inner_pid]
-
-    def start_hook(self, **env: str) -> RunningHook:
-        """Start the hook in the pod's PID and mount namespaces with `env` (plus PATH)."""
-        hook = RunningHook(self.processes()[1], base_env(**env))
-        self.hooks.append(hook)
-        return hook
-
-    def run_hook(self, **env: str) -> HookResult:
-        """Run the hook in the pod to completion."""
-        return self.start_hook(**env).finish()
-
-    def exit_code(self, timeout: float = TIMEOUT) -> int:
-        """PID 1's exit code (unshare passes it on), once everything in the pod has finished writing."""
-        self.streams.to_eof(timeout)
-        return self.process.wait(timeout=timeout)
-
-    def kill(self) -> None:
-        """SIGKILL every process of the pod (JVMs included) and its hooks, by pidfd, then unshare."""
-        for hook in self.hooks:
-            hook.kill()
-        pidfds = list(self.pidfds.values())
-        for host_pid in self.processes().values():
-            try:
-                pidfds.append(os.pidfd_open(host_pid))
-            except ProcessLookupError:  # exited meanwhile
-                pass
-        for fd in pidfds:
-            try:
-                signal.pidfd_send_signal(fd, signal.SIGKILL)
-            except ProcessLookupError:  # exited meanwhile
-                pass
-        for fd in set(pidfds):
-            os.close(fd)
-        self.process.kill()
-        self.process.communicate(timeout=TIMEOUT)
-
-
-StartPod = Callable[..., Pod]
-
-
 @pytest.fixture(scope="session")
 def classes(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The stub executor and the decoy, compiled once per session."""
@@ -402,29 +115,7 @@ def classes(tmp_path_factory: pytest.TempPathFactory) -> Path:
         pytest.skip("needs javac")
     sources = tmp_path_factory.mktemp("java-src")
     (sources / "Decoy.java").write_text(DECOY_SOURCE)
-    out = tmp_path_factory.mktemp("classes")
-    subprocess.run(
-        [JAVAC, "-nowarn", "-XDignore.symbol.file", "-d", str(out), str(STUB_SOURCE), str(sources / "Decoy.java")],
-        check=True, timeout=120, env={"PATH": SYSTEM_PATH}, stdin=subprocess.DEVNULL,
-    )  # fmt: skip
-    return out
-
-
-@pytest.fixture
-def pods() -> Iterator[StartPod]:
-    """Start pods: `pods(layout, command, **env)`; every process of every pod is killed afterwards."""
-    started: list[Pod] = []
-
-    def start(layout: str, command: list[str], **env: str) -> Pod:
-        if layout.startswith("tini") and TINI is None:
-            pytest.skip("needs tini")
-        pod = Pod(layout, command, base_env(**env))
-        started.append(pod)
-        return pod
-
-    yield start
-    for pod in started:
-        pod.kill()
+    return compile_stub(tmp_path_factory.mktemp("classes"), sources / "Decoy.java")
 
 
 # ---- found and drained ---------------------------------------------------------------------------------
@@ -734,12 +425,7 @@ def blocker(request: pytest.FixtureRequest) -> Iterator[subprocess.Popen[bytes]]
 
 def pending(pid: int) -> set[int]:
     """Signals pending for the process (ShdPnd) or its main thread (SigPnd), from /proc/<pid>/status."""
-    mask = 0
-    with open(f"/proc/{pid}/status") as handle:
-        for line in handle:
-            if line.startswith(("ShdPnd:", "SigPnd:")):
-                mask |= int(line.split()[1], 16)
-    return {sig for sig in range(1, 65) if mask & (1 << (sig - 1))}
+    return signal_set(pid, "ShdPnd") | signal_set(pid, "SigPnd")
 
 
 def decommission(target: Target, pidfd: int) -> Hook:

@@ -25,34 +25,32 @@ from pathlib import Path
 
 import pytest
 
-from tests import spark_env
-from tests.spark_env import (
-    EXECUTOR_CLASS,
-    LOOPBACK,
-    REGISTERED,
-    SYSTEM_PATH,
-    Drain,
+from examples.pods import EXECUTOR_CLASS
+from examples.proc import cmdline, descendants, parent_pid, wait_exits
+from examples.spark.driver import (
+    EXPECTED_TOTAL,
     Driver,
     Master,
-    Pod,
-    Processes,
-    cmdline,
-    expected_executor_argv,
-    parent_pid,
-    run_drain,
-    transitions,
+    driver_argv,
+    split_command_string,
+    start_driver,
+    start_master,
+    write_driver_program,
 )
+from examples.spark.executor import ExecutorPod, Hook, can_use_namespaces, executor_env
+from examples.spark.install import LOOPBACK, PYSPARK_VERSION, SYSTEM_PATH, ensure_pyspark, spark_env
+from examples.spark.output import Processes
+from examples.spark.scenario import REGISTERED, Drain, run_drain, transitions
+from tests.helpers.spark import DRAINED, START_UP, assert_result, expected_executor_argv
 
 pytestmark = [pytest.mark.integration, pytest.mark.spark, pytest.mark.timeout(900)]
 
 JAVA = shutil.which("java", path=SYSTEM_PATH)
 needs_java = pytest.mark.skipif(JAVA is None, reason="needs java (OpenJDK 17+)")
-needs_namespaces = pytest.mark.skipif(not spark_env.can_use_namespaces(), reason="needs root, unshare and nsenter")
+needs_namespaces = pytest.mark.skipif(not can_use_namespaces(), reason="needs root, unshare and nsenter")
 needs_tini = pytest.mark.skipif(shutil.which("tini", path=SYSTEM_PATH) is None, reason="needs tini")
 TIMEOUT = 90.0  # seconds for any one wait (JVM start-ups on a loaded 2-core machine take a few)
 HOOK_AFTER_JVM = 0.050  # the preStop command returns within 50 ms of the JVM's exit
-START_UP = [("initializing", "env-resolved"), ("env-resolved", "launching"), ("launching", "running")]
-DRAINED = [*START_UP, ("running", "decommissioning"), ("decommissioning", "terminated")]
 
 
 @dataclass
@@ -71,7 +69,7 @@ def spark_home() -> Path:
     """pyspark==4.3.0 in .spark-venv, installed on first use (about a minute), then reused."""
     if JAVA is None:
         pytest.skip("needs java")
-    return spark_env.ensure_pyspark()
+    return ensure_pyspark()
 
 
 @pytest.fixture(scope="module")
@@ -86,9 +84,9 @@ def processes() -> Iterator[Processes]:
 def cluster(spark_home: Path, processes: Processes, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     """A standalone master (no workers) and a client-mode driver through `lifecycle driver`, shared."""
     workdir = tmp_path_factory.mktemp("spark")
-    master = spark_env.start_master(processes, spark_home, workdir, timeout=TIMEOUT)
-    driver = spark_env.start_driver(processes, spark_home, master, workdir, timeout=TIMEOUT,
-                                    LIFECYCLE_LOG_FORMAT="json")
+    master = start_master(processes, spark_home, workdir, timeout=TIMEOUT)
+    driver = start_driver(processes, spark_home, master, workdir, timeout=TIMEOUT,
+                          LIFECYCLE_LOG_FORMAT="json")
     yield Cluster(master, driver, workdir, count(1))
     try:
         code = driver.stop(timeout=TIMEOUT)
@@ -107,7 +105,7 @@ def cancel_jobs(cluster: Cluster) -> Iterator[None]:
 @pytest.fixture(scope="module")
 def drained(cluster: Cluster, processes: Processes, spark_home: Path) -> Iterator[Drain]:
     """(b) and (c): `lifecycle executor` as PID 1 of its pod ran two tasks and was drained by the preStop command."""
-    if not spark_env.can_use_namespaces():
+    if not can_use_namespaces():
         pytest.skip("needs root, unshare and nsenter")
     executor_id = cluster.next_id()
     termination_log = cluster.workdir / f"termination-log-{executor_id}"
@@ -122,12 +120,6 @@ def drained(cluster: Cluster, processes: Processes, spark_home: Path) -> Iterato
     drain.pod.close()
 
 
-def assert_result(result: dict[str, object]) -> None:
-    assert result.get("ok") is True, result
-    assert result["total"] == spark_env.EXPECTED_TOTAL == result["expected"], result
-    assert result["partitions"] == [0, 1], result
-
-
 # ---- (a) the driver -----------------------------------------------------------------------------------------
 
 
@@ -136,21 +128,21 @@ def test_lifecycle_driver_runs_a_pyspark_job_through_spark_submit(
     spark_home: Path, processes: Processes, tmp_path: Path
 ) -> None:
     """`lifecycle driver …` should run spark-submit in client mode: the PySpark job runs and its result is right."""
-    program = spark_env.write_driver_program(tmp_path)
-    argv = spark_env.driver_argv("local[2]", program, "oneshot")
-    env = spark_env.spark_env(spark_home, SPARK_DRIVER_BIND_ADDRESS=LOOPBACK, LIFECYCLE_LOG_FORMAT="json",
+    program = write_driver_program(tmp_path)
+    argv = driver_argv("local[2]", program, "oneshot")
+    env = spark_env(spark_home, SPARK_DRIVER_BIND_ADDRESS=LOOPBACK, LIFECYCLE_LOG_FORMAT="json",
                               LIFECYCLE_TERMINATION_LOG="")
     driver = processes.start("driver-local", argv, env, tmp_path)
     out = driver.output
     out.wait_for("APP_ID local-", "out", timeout=TIMEOUT)
-    (submit, *_) = spark_env.descendants(driver.pid)  # spark-submit exec'd spark-class, which exec'd the JVM
+    (submit, *_) = descendants(driver.pid)  # spark-submit exec'd spark-class, which exec'd the JVM
     submit_argv = cmdline(submit)
 
     code = driver.process.wait(timeout=TIMEOUT)
     out.wait_closed(TIMEOUT)
 
     assert code == 0, out.tail()
-    assert f"RESULT oneshot {spark_env.EXPECTED_TOTAL} expected={spark_env.EXPECTED_TOTAL}" in out.text("out")
+    assert f"RESULT oneshot {EXPECTED_TOTAL} expected={EXPECTED_TOTAL}" in out.text("out")
     assert f"DEPLOY_MODE client MASTER local[2] BIND_ADDRESS {LOOPBACK}" in out.text("out")
     args = submit_argv[submit_argv.index("org.apache.spark.deploy.SparkSubmit") + 1 :]  # as the launcher orders them
     pairs = set(pairwise(args))
@@ -167,13 +159,13 @@ def test_lifecycle_driver_runs_a_pyspark_job_through_spark_submit(
 def test_the_shared_driver_is_a_client_mode_driver_of_the_standalone_master(cluster: Cluster) -> None:
     """The driver the executor tests use: Spark 4.3.0, an app id from the master, more than 10 java options."""
     driver = cluster.driver
-    assert driver.spark_version == spark_env.PYSPARK_VERSION
+    assert driver.spark_version == PYSPARK_VERSION
     assert driver.app_id.startswith("app-"), driver.app_id  # assigned by the standalone master
     options = driver.java_options()
     assert len(options) > 12, options  # more than 10: only a numeric order of SPARK_JAVA_OPT_<n> keeps them in order
     assert sum(option.startswith("--add-opens=") for option in options) >= 10, options
     assert options[-1] == f"-Dspark.driver.port={driver.port}"
-    assert "SparkSubmit" in " ".join(cmdline(spark_env.descendants(driver.started.pid)[0]))  # lifecycle's child
+    assert "SparkSubmit" in " ".join(cmdline(descendants(driver.started.pid)[0]))  # lifecycle's child
 
 
 # ---- (b) a real executor as PID 1's child -----------------------------------------------------------------
@@ -304,12 +296,12 @@ def test_sigterm_to_pid1_gives_the_jvms_exit_status(
     """SIGTERM to lifecycle (PID 1) reaches the registered executor JVM, which exits 143; lifecycle exits with
     that status, or with the remapped one under LIFECYCLE_EXIT_REMAP=143:0."""
     executor_id = cluster.next_id()
-    env = spark_env.executor_env(spark_home, cluster.driver, executor_id, f"exec-{executor_id}",
-                                 LIFECYCLE_LOG_FORMAT="json", LIFECYCLE_EXIT_REMAP=remap,
-                                 LIFECYCLE_TERMINATION_LOG="")
+    env = executor_env(spark_home, cluster.driver, executor_id, f"exec-{executor_id}",
+                       LIFECYCLE_LOG_FORMAT="json", LIFECYCLE_EXIT_REMAP=remap,
+                       LIFECYCLE_TERMINATION_LOG="")
     workdir = cluster.workdir / f"executor-{executor_id}"
     workdir.mkdir()
-    pod = Pod(processes, "lifecycle", env, workdir, label=f"executor-{executor_id}")
+    pod = ExecutorPod(processes, "lifecycle", env, workdir, label=f"executor-{executor_id}")
     try:
         out = pod.started.output
         out.wait_for(REGISTERED, timeout=TIMEOUT)
@@ -321,7 +313,7 @@ def test_sigterm_to_pid1_gives_the_jvms_exit_status(
 
         signal.pidfd_send_signal(lifecycle_fd, signal.SIGTERM)
 
-        spark_env.wait_exits({"jvm": jvm_fd, "lifecycle": lifecycle_fd}, TIMEOUT)
+        wait_exits({"jvm": jvm_fd, "lifecycle": lifecycle_fd}, TIMEOUT)
         assert pod.exit_code(TIMEOUT) == expected, out.tail()
         records = out.json_records()
         assert transitions(records) == [*START_UP, ("running", "terminated")], records
@@ -337,7 +329,7 @@ def test_sigterm_to_pid1_gives_the_jvms_exit_status(
 
 def test_split_command_string_follows_spark() -> None:
     """The K8s scheduler's splitter (§4.2) as ported here: quotes, escapes and empty words."""
-    split = spark_env.split_command_string
+    split = split_command_string
     assert split("  -Da=1\t-Db='x y'  ") == ["-Da=1", "-Db=x y"]
     assert split('-Dc="q \\" r" \'\' ""') == ['-Dc=q " r', "", ""]
     assert split("") == []
@@ -368,21 +360,21 @@ def test_the_prestop_command_drains_the_executor_not_the_driver_beside_it(
                                                "-c", HOLD], env)
     hold.output.wait_for("ready", "out", timeout=TIMEOUT)
     enter = [nsenter, "-t", str(hold.pid), "-m", "--"]  # no fork: the pid is the command's
-    driver = spark_env.start_driver(processes, spark_home, cluster.master, tmp_path, timeout=TIMEOUT, prefix=enter,
-                                    LIFECYCLE_LOG_FORMAT="json")
+    driver = start_driver(processes, spark_home, cluster.master, tmp_path, timeout=TIMEOUT, prefix=enter,
+                          LIFECYCLE_LOG_FORMAT="json")
     try:
-        (driver_jvm, *_) = spark_env.descendants(driver.started.pid)
+        (driver_jvm, *_) = descendants(driver.started.pid)
         driver.submit("beside-the-driver")
-        executor_env = spark_env.executor_env(spark_home, driver, "1", "exec-1", LIFECYCLE_LOG_FORMAT="json",
-                                              LIFECYCLE_TERMINATION_LOG="")
+        environment = executor_env(spark_home, driver, "1", "exec-1", LIFECYCLE_LOG_FORMAT="json",
+                                   LIFECYCLE_TERMINATION_LOG="")
         (tmp_path / "executor").mkdir()
-        pod = Pod(processes, "plain", executor_env, tmp_path / "executor", "executor-plain", prefix=enter)
+        pod = ExecutorPod(processes, "plain", environment, tmp_path / "executor", "executor-plain", prefix=enter)
         pod.started.output.wait_for(REGISTERED, timeout=TIMEOUT)
         driver.coordinator.wait_tasks("beside-the-driver", 2, TIMEOUT)
         pod.started.output.wait_for("running as pid", timeout=TIMEOUT)
         jvm = pod.jvm_pid()
 
-        hook = spark_env.Hook(processes, pod)
+        hook = Hook(processes, pod)
         accepted = hook.started.output.wait_for('"supervisor_event": "accepted"', "err", timeout=TIMEOUT)
         signalled = json.loads(accepted.text)["supervisor_child_pid"]
         assert signalled == jvm, (

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.test_pid1 import PRINT_SIGNALS, REPO_ROOT, Outcome, Runs, env_for
+from tests.helpers.supervised import PRINT_SIGNALS, REPO_ROOT, Outcome, Runs, env_for
 
 pytestmark = pytest.mark.integration
 

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.helpers.processes import kill_tree
-from tests.integration.test_pid1 import LIFECYCLE, env_for
+from tests.helpers.supervised import LIFECYCLE, env_for
 
 pytestmark = pytest.mark.integration
 TIMEOUT = 20.0

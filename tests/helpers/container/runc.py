@@ -2,7 +2,7 @@
 
 Each container gets an overlay mount (lower: the cached image; upper and work: the test's own directory),
 as containerd's snapshotter does, and the config.json of spec.py. `runc run -d` starts it under
-tests/container/shim.py, which stays as its parent (see there), and `runc exec -d --process process.json`
+tests/helpers/container/shim.py, which stays as its parent (see there), and `runc exec -d --process process.json`
 runs the preStop command the same way, with the container's own user, environment, working directory,
 capabilities and rlimits, as containerd builds an exec's process. The kubelet's stop is `runc kill ID TERM`,
 a grace period, then `runc kill ID KILL`. Nothing sleeps: every wait is a poll on a pidfd or a pipe, bounded.
@@ -24,10 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from tests.container.spec import CGROUP_PARENT, SYSTEM_PATH, Assets, Options, container_spec
-from tests.helpers.processes import kill_tree
-from tests.integration.test_pid1 import READY, Lines
-from tests.spark_env import Output
+from examples.spark.output import Output
+from tests.helpers.container.spec import CGROUP_PARENT, SYSTEM_PATH, Assets, Options, container_spec
+from tests.helpers.processes import Lines, kill_tree
+from tests.helpers.supervised import READY
 
 RUNC = shutil.which("runc", path=SYSTEM_PATH)
 RUNC_ROOT = "/run/lifecycle-tests/runc"  # runc --root: this suite's container state, apart from anyone else's

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass
@@ -13,4 +13,3 @@ class Invocation:
     args: tuple[str, ...]
     dry_run: bool = False
     json: bool = False
-    argv: tuple[str, ...] = field(default=())

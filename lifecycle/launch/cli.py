@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 import time
@@ -9,7 +10,7 @@ from collections.abc import Sequence
 
 from lifecycle import __version__, knobs
 from lifecycle.errors import EX_OK, EX_USAGE, LifecycleError
-from lifecycle.invocation import Invocation
+from lifecycle.launch.invocation import Invocation
 from lifecycle.log import DRAIN, Log, print_error, write_stderr
 from lifecycle.redaction import Redactor, known_secrets, redact_arg
 
@@ -77,8 +78,8 @@ def parse_args(argv: Sequence[str]) -> Invocation | str:
             EX_USAGE,
         )
     if rest[0] in ("driver", "executor"):
-        return Invocation(rest[0], rest[1:], dry_run, as_json, tuple(argv))
-    return Invocation("pass-through", rest, dry_run, as_json, tuple(argv))
+        return Invocation(rest[0], rest[1:], dry_run, as_json)
+    return Invocation("pass-through", rest, dry_run, as_json)
 
 
 def help_text() -> str:
@@ -89,22 +90,22 @@ def help_text() -> str:
     return USAGE + "\n" + "\n".join(lines) + "\n"
 
 
-def early_log(started: float) -> Log:
-    """A logger before settings are validated: a bad LIFECYCLE_LOG_FORMAT is reported by validation."""
-    fmt = os.environ.get(knobs.LOG_FORMAT, "text").strip().lower()
-    level = os.environ.get(knobs.LOG_LEVEL, "info").strip().lower()
-    log = Log(
-        "json" if fmt == "json" else "text",
-        level if level in ("debug", "warning", "error") else "info",
-        started,
-    )
+def early_knobs() -> knobs.Knobs:
+    """The knobs until settings are validated: the defaults, except how lifecycle logs and where the termination
+    message goes (a configuration error is reported there too). Read with the table's parsers, but leniently:
+    a bad value is the default here, and validation reports it (in that format, at that level, to that file)."""
+    return knobs.load_knobs(names=(knobs.LOG_FORMAT, knobs.LOG_LEVEL, knobs.TERMINATION_LOG), lenient=True)
+
+
+def early_log(started: float, early: knobs.Knobs) -> Log:
+    log = Log(early.log_format, early.log_level, started)
     log.redact = Redactor.from_environ().text  # a pass-through argv, a path: nothing secret is shown
     return log
 
 
 def std_streams() -> None:
     """fds 0-2 open (on /dev/null where they were closed) and sys.stdin/stdout/stderr usable, first thing."""
-    from lifecycle.process import ensure_std_fds
+    from lifecycle.launch.spawn import ensure_std_fds
 
     ensure_std_fds()
     for fd, name, mode in ((0, "stdin", "r"), (1, "stdout", "w"), (2, "stderr", "w")):
@@ -113,13 +114,29 @@ def std_streams() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the lifecycle: parse argv, block signals, build the machine, run its first state's action."""
+    """Run the lifecycle: parse argv, block signals, build the machine, run its first state's action.
+
+    The cyclic garbage collector is off meanwhile: start-up creates hundreds of thousands of objects (most of
+    them importing pydantic-settings) and frees few, so its collections find little to free and cost 16 M
+    instructions of the 495 M up to the JVM's exec (README, Benchmarks). This process then execs (the JVM, or
+    the supervisor, whose interpreter starts with it on) or exits; when main returns, it is as it was.
+    """
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return run(argv)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def run(argv: Sequence[str] | None) -> int:
     started = time.monotonic()
     std_streams()
     try:
         parsed = parse_args(sys.argv[1:] if argv is None else argv)
     except LifecycleError as exc:
-        log = early_log(started)
+        log = early_log(started, early_knobs())
         if log.fmt == "json":
             log.error("usage", exc.message, exit_code=exc.exit_code)
         else:
@@ -129,19 +146,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     if isinstance(parsed, str):
         sys.stdout.write(parsed)
         return EX_OK
-    from lifecycle.process import inherited_fds
+    from lifecycle.launch.spawn import inherited_fds
     from lifecycle.signals import block_all, inherited_ignored
 
     mask = set() if parsed.dry_run else block_all()  # before the heavy imports: nothing sent is lost (handover)
-    from lifecycle.actions import Launcher
+    from lifecycle.launch.actions import LaunchActions
     from lifecycle.machine import Lifecycle, build_machine
 
-    # Until settings validate, the knobs are the defaults, except where the termination message goes: a
-    # configuration error is reported there too (a path cannot be invalid: nothing can fail here).
-    early_knobs = knobs.load_knobs(names=(knobs.TERMINATION_LOG,))
-    launcher = Launcher(parsed, early_log(started), early_knobs, started, mask, inherited_ignored(), inherited_fds())
+    early = early_knobs()
+    ignored, inherited = inherited_ignored(), inherited_fds()
+    launcher = LaunchActions(parsed, early_log(started, early), early, started, mask, ignored, inherited)
     launcher.model = Lifecycle(launcher)
     build_machine(launcher.model)
-    launcher.start()
+    launcher.load_settings()
     launcher.log.out.drain(DRAIN)  # a configuration error's lines, or a dry run's log: bounded, never stuck
     return launcher.exit_code

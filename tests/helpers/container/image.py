@@ -8,12 +8,12 @@
   /usr/bin/python3 (the image's python3 is the same bookworm 3.11) at `<repo>/.container-cache/venv-<key>`,
   keyed by lifecycle's sources; containers bind-mount it read-only at the same path, because console
   scripts' shebangs are absolute.
-* pyspark: `pip install pyspark==<spark_env.PYSPARK_VERSION>` (a whole Spark distribution) into another venv
-  of Debian's /usr/bin/python3 at `<repo>/.container-cache/pyspark-<version>-<key>` (the project's
+* pyspark: `pip install pyspark==<PYSPARK_VERSION>` (a whole Spark distribution, examples/spark/install.py)
+  into another venv of Debian's /usr/bin/python3 at `<repo>/.container-cache/pyspark-<version>-<key>` (the project's
   .spark-venv is made from an interpreter under /root, mode 0700, that the container's uid cannot run).
   Its python runs the PySpark workers inside the container, bind-mounted read-only at the same path, and
   its pyspark/ directory is the container's SPARK_HOME. Marked `.complete` only when whole.
-* Java classes: tests/helpers/decom.java (the executor stub) and tests/container/probe.java, compiled
+* Java classes: tests/helpers/decom.java (the executor stub), probe.java and hog.java (here), compiled
   with the host's javac for release 17.
 
 Builds happen under an exclusive flock on `<repo>/.container-cache/lock`, so concurrent sessions build once.
@@ -34,9 +34,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests import spark_env
+from examples.spark import install
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 CACHE = REPO_ROOT / ".container-cache"
 SYSTEM_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 SUITE = "bookworm"
@@ -226,32 +226,32 @@ class Pyspark:
 
     @property
     def python(self) -> Path:
-        return spark_env.spark_python(self.venv)
+        return install.spark_python(self.venv)
 
 
 def pyspark_key(env: Mapping[str, str]) -> str:
     """The pyspark version and Debian python3's X.Y (a venv outlives patch releases, not minor ones)."""
     minor = run(["/usr/bin/python3", "-c", "import sys; print('%d.%d' % sys.version_info[:2])"], env, COMPILE_TIMEOUT)
-    return digest([spark_env.PYSPARK_VERSION.encode(), minor.strip().encode()])
+    return digest([install.PYSPARK_VERSION.encode(), minor.strip().encode()])
 
 
 def build_pyspark(env: Mapping[str, str]) -> Pyspark:
-    """pyspark installed into a venv of Debian's python3 (spark_env.ensure_pyspark), readable by any uid."""
-    venv = CACHE / f"pyspark-{spark_env.PYSPARK_VERSION}-{pyspark_key(env)}"
+    """pyspark installed into a venv of Debian's python3 (install.ensure_pyspark), readable by any uid."""
+    venv = CACHE / f"pyspark-{install.PYSPARK_VERSION}-{pyspark_key(env)}"
     complete = venv / ".complete"
     with cache_lock():
         took = 0.0
         if not complete.exists():
             started = time.monotonic()
             remove(venv)  # an earlier build that did not finish
-            built = spark_env.ensure_pyspark(venv=venv, quiet=True, base_python="/usr/bin/python3")
+            built = install.ensure_pyspark(venv=venv, quiet=True, base_python="/usr/bin/python3")
             # upstream's Dockerfile makes /opt/spark/work-dir: the mount point of the working directory's emptyDir
             (built / "work-dir").mkdir(exist_ok=True)
             readable_by_all(venv)
             complete.touch()
             took = time.monotonic() - started
-        home = spark_env.installed_pyspark(venv=venv)
-        assert home is not None, f"{venv} is marked complete but holds no pyspark {spark_env.PYSPARK_VERSION}"
+        home = install.installed_pyspark(venv=venv)
+        assert home is not None, f"{venv} is marked complete but holds no pyspark {install.PYSPARK_VERSION}"
         mark_used(venv)
         prune("pyspark", venv)
     return Pyspark(venv, home, took)

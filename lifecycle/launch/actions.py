@@ -1,5 +1,8 @@
-"""The effects behind each state's action. Stdlib only at import: heavy modules load inside the
-start-up actions, so the lean supervisor (supervisor.py) can import this module cheaply."""
+"""LaunchActions: the start-up stage's state actions (initializing, env-resolved, launching).
+
+Each is one method, named in machine.ACTIONS. The heavy modules (pydantic-settings, the plan, identity) load
+inside them, so importing this module costs nothing until the first action runs.
+"""
 
 from __future__ import annotations
 
@@ -9,25 +12,18 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TextIO
 
-from lifecycle import termination
+from lifecycle import knobs
 from lifecycle.errors import EX_SOFTWARE, LifecycleError
-from lifecycle.invocation import Invocation
-from lifecycle.knobs import Knobs, signal_name
+from lifecycle.knobs import Knobs
+from lifecycle.launch.invocation import Invocation
 from lifecycle.log import DRAIN, Log
-from lifecycle.machine import Lifecycle, Phase
 from lifecycle.redaction import display_arg
+from lifecycle.reporting import Reporter
 
 if TYPE_CHECKING:
     from transitions import EventData
 
-    from lifecycle.plan import LaunchPlan
-
-
-def phase_value(name: object) -> str:
-    """The documented state name for a transitions state name or Phase."""
-    if isinstance(name, Phase):
-        return name.value
-    return Phase[str(name)].value
+    from lifecycle.launch.plan import LaunchPlan
 
 
 def write_text(stream: TextIO, text: str) -> None:
@@ -44,80 +40,7 @@ def write_text(stream: TextIO, text: str) -> None:
     stream.flush()
 
 
-class Actions:
-    """Effects shared by both processes: logging transitions and the terminated state's action."""
-
-    def __init__(self, log: Log, knobs: Knobs, label: str) -> None:
-        self.log = log
-        self.knobs = knobs
-        self.label = label  # "executor", "driver" or the pass-through command, for messages
-        self.model: Lifecycle | None = None
-        self.exit_code = EX_SOFTWARE
-        self.passed: list[str] = [Phase.initializing.value]
-
-    def on_transition(self, event: EventData) -> None:
-        assert event.transition is not None
-        source = phase_value(event.transition.source)
-        dest = phase_value(event.transition.dest) if event.transition.dest else source
-        if dest != source:
-            self.passed.append(dest)
-        self.log.info(
-            "transition",
-            f"{source} -> {dest} ({event.event.name})",
-            source=source,
-            dest=dest,
-            trigger=event.event.name,
-        )
-
-    def guarded(self, action: Callable[[], None]) -> None:
-        """Run an action; a LifecycleError (or a bug) becomes the `failed` event, never a traceback."""
-        assert self.model is not None
-        try:
-            action()
-        except LifecycleError as exc:
-            self.model.failed(error=exc)
-        except Exception as exc:  # a bug in lifecycle: still one line, and a documented code
-            self.model.failed(error=LifecycleError(f"internal error: {type(exc).__name__}: {exc}", EX_SOFTWARE))
-
-    def terminate(self, event: EventData) -> None:
-        """Map the outcome to an exit code, write the termination message, log the end."""
-        error: LifecycleError | None = event.kwargs.get("error")
-        if error is not None:
-            self.exit_code = error.exit_code
-            for line in error.message.splitlines():
-                self.log.error("error", line)
-            self.finish(error.exit_code, None, error.message.splitlines()[0], [])
-            return
-        code, sig, reason, tail = event.kwargs["outcome"]
-        self.exit_code = self.knobs.exit_remap.get(code, code)
-        if self.exit_code != code:
-            reason += f"; exit code {code} remapped to {self.exit_code} ({'LIFECYCLE_EXIT_REMAP'})"
-        self.finish(self.exit_code, sig, reason, tail)
-
-    def finish(self, code: int, sig: int | None, reason: str, tail: list[str]) -> None:
-        message = termination.compose(Phase.terminated.value, code, signal_name(sig) if sig else None, reason, tail)
-        written = termination.write(self.knobs.termination_log, message)
-        self.log.info(
-            "terminated",
-            f"exit {code}: {reason}",
-            exit_code=code,
-            signal=signal_name(sig) if sig else None,
-            termination_log=written,
-        )
-
-    # Run-phase actions exist only in the supervisor (supervisor.py); reaching them here is a bug.
-    def supervise(self, event: EventData) -> None:
-        raise LifecycleError("internal error: supervise outside the supervisor", EX_SOFTWARE)
-
-    start_decommission = repeat_decommission = escalate = supervise
-
-    def resolve_environment(self, event: EventData) -> None:
-        raise LifecycleError("internal error: resolve_environment in the supervisor", EX_SOFTWARE)
-
-    launch = resolve_environment
-
-
-class Launcher(Actions):
+class LaunchActions(Reporter):
     """initializing → env-resolved → launching: settings, plan, then exec or spawn and hand over."""
 
     def __init__(
@@ -140,13 +63,23 @@ class Launcher(Actions):
         self.plan: LaunchPlan | None = None
         self.details: dict[str, Any] = {}
 
-    def start(self) -> None:
-        """The initializing state's action: load and validate every setting."""
+    def guarded(self, action: Callable[[], None]) -> None:
+        """Run an action; a LifecycleError (or a bug) becomes the `failed` event, never a traceback."""
+        assert self.model is not None
+        try:
+            action()
+        except LifecycleError as exc:
+            self.model.failed(error=exc)
+        except Exception as exc:  # a bug in lifecycle: still one line, and a documented code
+            self.model.failed(error=LifecycleError(f"internal error: {type(exc).__name__}: {exc}", EX_SOFTWARE))
+
+    def load_settings(self, event: EventData | None = None) -> None:
+        """initializing: load and validate every setting (the machine starts here; cli runs it)."""
         assert self.model is not None
         self.guarded(self._load_settings)
 
     def _load_settings(self) -> None:
-        from lifecycle import settings  # pydantic-settings: ~150 ms, only on this path
+        from lifecycle.launch import settings  # pydantic-settings: the start-up stage's one heavy import
 
         mode = self.invocation.mode
         runtime, spark, executor = settings.load_all(mode)
@@ -159,7 +92,7 @@ class Launcher(Actions):
         self.guarded(self._resolve_environment)
 
     def _resolve_environment(self) -> None:
-        from lifecycle import identity, plan, resolve
+        from lifecycle.launch import identity, plan, resolve
 
         spark, executor = self.settings
         env = dict(os.environ)
@@ -202,7 +135,7 @@ class Launcher(Actions):
     def _launch(self) -> None:
         assert self.plan is not None and self.model is not None
         if self.invocation.dry_run:
-            from lifecycle.dryrun import render
+            from lifecycle.launch.dryrun import render
 
             write_text(sys.stdout, render(self.plan, self.passed, self.details, self.invocation.json))
             sys.stdout.flush()
@@ -213,7 +146,7 @@ class Launcher(Actions):
         else:
             self._spawn_and_hand_over()
 
-    def _hint(self) -> str:
+    def hint(self) -> str:
         if self.plan is not None and self.plan.mode == "executor":
             return " (from JAVA_HOME; set JAVA_HOME to a JDK or JRE directory)"
         if self.plan is not None and self.plan.mode == "driver":
@@ -221,12 +154,12 @@ class Launcher(Actions):
         return ""
 
     def _exec(self) -> None:
-        from lifecycle.process import exec_error
+        from lifecycle.launch.spawn import exec_error
         from lifecycle.signals import reset_for_child
 
         assert self.plan is not None
         shown = display_arg(self.plan.argv[0])
-        self.log.info("exec", f"exec {shown} (LIFECYCLE_RUN_MODE=exec)", argv0=shown)
+        self.log.info("exec", f"exec {shown} ({knobs.RUN_MODE}=exec)", argv0=shown)
         if self.plan.cwd != os.getcwd():
             os.chdir(self.plan.cwd)
         self.log.out.drain(DRAIN)  # bounded: a stalled stderr must not hold the exec back for ever
@@ -235,10 +168,10 @@ class Launcher(Actions):
             os.execvpe(self.plan.argv[0], list(self.plan.argv), dict(self.plan.env))
         except OSError as exc:
             signal.pthread_sigmask(signal.SIG_BLOCK, set(signal.valid_signals()) - self.mask)
-            raise exec_error(shown, exc, self._hint()) from None
+            raise exec_error(shown, exc, self.hint()) from None
 
     def _spawn_and_hand_over(self) -> None:
-        from lifecycle.handover import hand_over
+        from lifecycle.launch.handover import hand_over
 
         assert self.plan is not None
         hand_over(self, self.plan)

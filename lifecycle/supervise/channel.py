@@ -1,7 +1,7 @@
 """The supervisor's end of the preStop channel: accept, authenticate, serve, tell, and wait for the hooks.
 
 What a client can make the supervisor hold is bounded, whoever the client is:
-* a peer that fails authentication (control.identify: root or our uid, visible in our PID namespace, in our
+* a peer that fails authentication (peers.identify: root or our uid, visible in our PID namespace, in our
   mount namespace) is answered `event=refused` and closed at once: it keeps no descriptor;
 * at most MAX_HOOKS authenticated connections at a time; one more is answered `event=busy` and closed;
 * a connection that sends no request within REQUEST_TIMEOUT is closed (checked whenever the channel is busy);
@@ -22,8 +22,10 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
-from lifecycle import control
+from lifecycle import control, knobs, peers
 from lifecycle.knobs import wait_ms
+from lifecycle.peers import entered_commands
+from lifecycle.supervise.refusals import RefusalLog
 
 if TYPE_CHECKING:
     import socket
@@ -33,79 +35,9 @@ if TYPE_CHECKING:
 MAX_HOOKS = 16  # authenticated connections at a time (the kubelet runs one preStop command per container)
 REQUEST_TIMEOUT = 3.0  # seconds an authenticated connection may stay without sending its request
 ACCEPTS_PER_CALL = 64  # then back to the event loop, so a flood of connections cannot starve the child's events
-REFUSALS_LOGGED = 5  # refusal lines per window; the rest are counted in one summary line
-REFUSAL_WINDOW = 10.0  # seconds
 ARRIVING_RESCAN = 0.05  # seconds between looks for preStop commands still starting, while waiting at exit
 DESCRIPTOR_LIMIT = (errno.EMFILE, errno.ENFILE)
 RequestHandler = Callable[[int], Mapping[str, object]]
-
-
-def entered_commands() -> list[int]:
-    """preStop commands the runtime started in this container (the kubelet's exec: entered into our PID
-    namespace from outside, so their parent is not in it: ppid 0), by their command line (`decom`:
-    lifecycle-decommission or a decom.sh shim before its exec). Only as PID 1 with our own /proc."""
-    if os.getpid() != 1:
-        return []
-    from lifecycle.leftovers import proc_is_ours
-    from lifecycle.process import parent_map
-
-    if not proc_is_ours():
-        return []
-    found = []
-    for pid, ppid in parent_map().items():
-        if ppid != 0 or pid == 1:
-            continue
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as handle:
-                argv = handle.read(4096)
-        except OSError:  # exited meanwhile (ok to proceed)
-            continue
-        if b"decom" in argv:
-            found.append(pid)
-    return found
-
-
-class RefusalLog:
-    """Refused connections: counted; the first REFUSALS_LOGGED of each window logged, the rest summed up."""
-
-    def __init__(self, log: Log) -> None:
-        self.log = log
-        self.total = 0
-        self.window_started = float("-inf")
-        self.in_window = 0
-        self.unlogged = 0
-
-    def refused(self, message: str) -> None:
-        self.total += 1
-        now = time.monotonic()
-        if now - self.window_started >= REFUSAL_WINDOW:
-            self.flush(now)
-            self.window_started, self.in_window = now, 0
-        self.in_window += 1
-        if self.in_window < REFUSALS_LOGGED:
-            self.log.warning("control", message, refused_total=self.total)
-        elif self.in_window == REFUSALS_LOGGED:
-            self.log.warning(
-                "control",
-                f"{message} (more refusals in the next {REFUSAL_WINDOW:g}s are counted, not logged)",
-                refused_total=self.total,
-            )
-        else:
-            self.unlogged += 1
-
-    def flush(self, now: float | None = None) -> None:
-        """The summary line for the window that ended, if anything in it went unlogged."""
-        if not self.unlogged:
-            return
-        seconds = (time.monotonic() if now is None else now) - self.window_started
-        self.log.warning(
-            "control",
-            f"{self.unlogged} more preStop channel connection(s) refused in {seconds:.1f}s, not logged "
-            f"({self.total} refused in all)",
-            refused=self.unlogged,
-            refused_total=self.total,
-        )
-        self.unlogged = 0
 
 
 class Hook:
@@ -199,7 +131,7 @@ class HookServer:
         if waiting:
             self.log.warning(
                 "control",
-                f"{waiting} preStop command(s) still running after {grace:g}s (LIFECYCLE_HOOK_GRACE); exiting anyway",
+                f"{waiting} preStop command(s) still running after {grace:g}s ({knobs.HOOK_GRACE}); exiting anyway",
             )
 
     def watch_arriving(self, arriving: dict[int, int]) -> None:
@@ -314,7 +246,7 @@ class HookServer:
             conn.setblocking(False)
         except OSError:  # (ok to proceed: every call below passes MSG_DONTWAIT)
             pass
-        peer = control.identify(conn)
+        peer = peers.identify(conn)
         if peer.problem is not None:
             self.refusals.refused(f"refused a preStop channel connection from {peer.describe()}: {peer.problem}")
             control.reject(conn, {"event": "refused", "reason": peer.problem})
@@ -379,7 +311,7 @@ class HookServer:
             return
         self.sweep()
         room = hook.pid not in self.departing and len(self.departing) < MAX_HOOKS
-        if keep and room and not control.has_exited(pidfd):
+        if keep and room and not peers.has_exited(pidfd):
             self.departing[hook.pid] = pidfd
         else:
             os.close(pidfd)
@@ -387,7 +319,7 @@ class HookServer:
     def sweep(self) -> None:
         """Forget the departing hooks that have exited."""
         for pid, pidfd in list(self.departing.items()):
-            if control.has_exited(pidfd):
+            if peers.has_exited(pidfd):
                 os.close(pidfd)
                 del self.departing[pid]
 

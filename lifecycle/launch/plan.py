@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from lifecycle.settings import ExecutorEnv, SparkEnv
+from lifecycle.launch.settings import ExecutorEnv, SparkEnv
 
 EXECUTOR_CLASS = "org.apache.spark.scheduler.cluster.k8s.KubernetesExecutorBackend"  # SPARK-36058, 3.3+
 LEGACY_EXECUTOR_CLASS = "org.apache.spark.executor.CoarseGrainedExecutorBackend"  # 2.3-3.2

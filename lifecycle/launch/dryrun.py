@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from lifecycle.plan import LaunchPlan
+from lifecycle.launch.plan import LaunchPlan
 from lifecycle.redaction import known_secrets, redact_arg, redact_argv, redact_value
 
 

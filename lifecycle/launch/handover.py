@@ -2,7 +2,7 @@
 
 The start-up process has pydantic-settings loaded (~36 MB resident). Once the plan is built and the
 child spawned, lifecycle execs a fresh interpreter that imports only the stdlib and `transitions`
-(supervisor.py). Every signal stays blocked across that exec (the mask survives execve and pending
+(lifecycle.supervise). Every signal stays blocked across that exec (the mask survives execve and pending
 signals stay pending), so nothing sent in between is lost: the supervisor installs its handlers, then
 unblocks. The PID does not change, so the child stays our child and nothing can reap it first.
 """
@@ -17,13 +17,14 @@ import sys
 from typing import TYPE_CHECKING, NoReturn
 
 from lifecycle import control
+from lifecycle.launch.spawn import exec_error, spawn
 from lifecycle.oom import OomWatch
 from lifecycle.output import shares_description
-from lifecycle.process import exec_error, spawn
 from lifecycle.redaction import display_arg
 
 if TYPE_CHECKING:
-    from lifecycle.actions import Launcher
+    from lifecycle.launch.actions import LaunchActions
+    from lifecycle.launch.plan import LaunchPlan
 
 PR_SET_CHILD_SUBREAPER = 36  # prctl(2); kept across execve, not inherited by children
 PIPE_SIZE = 1 << 20  # the stderr capture pipe holds 1 MiB, so a busy supervisor never slows the child
@@ -57,12 +58,8 @@ def stderr_capture() -> tuple[int, int] | tuple[None, None]:
     return read_fd, write_fd
 
 
-def hand_over(launcher: object, plan: object) -> None:
+def hand_over(launcher: LaunchActions, plan: LaunchPlan) -> None:
     """Spawn the plan's command and become its supervisor (in a lean interpreter when possible)."""
-    from lifecycle.actions import Launcher
-    from lifecycle.plan import LaunchPlan
-
-    assert isinstance(launcher, Launcher) and isinstance(plan, LaunchPlan)
     refused = become_subreaper()
     if refused:
         launcher.log.warning(
@@ -86,7 +83,7 @@ def hand_over(launcher: object, plan: object) -> None:
     except OSError as exc:
         if read_fd is not None:
             os.close(read_fd)
-        raise exec_error(display_arg(plan.argv[0]), exc, launcher._hint()) from None
+        raise exec_error(display_arg(plan.argv[0]), exc, launcher.hint()) from None
     finally:
         if write_fd is not None:
             os.close(write_fd)
@@ -97,13 +94,13 @@ def hand_over(launcher: object, plan: object) -> None:
     try:
         supervise(launcher, pid, label, control_fd, read_fd, exclusive, oom_watch)
     except Exception as exc:  # the child runs: whatever failed here, it must not be left unsupervised
-        from lifecycle.supervisor import fallback
+        from lifecycle.supervise.main import fallback
 
         fallback(pid, exc)
 
 
 def supervise(
-    launcher: Launcher,
+    launcher: LaunchActions,
     pid: int,
     label: str,
     control_fd: int | None,
@@ -128,10 +125,10 @@ def supervise(
         "output": {"pending": out.buffer.decode("latin-1"), "dropped": out.dropped_bytes, "writes": out.dropped_writes},
     }
     text = json.dumps(payload)
-    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    package_parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # of lifecycle/
     boot = (
         f"import sys; sys.path.insert(0, {package_parent!r}); "
-        "from lifecycle.supervisor import main; main(sys.argv[1], exit_now=True)"
+        f"{control.SUPERVISOR_ENTRY}; main(sys.argv[1], exit_now=True)"
     )
     assert launcher.model is not None
     try:
@@ -141,7 +138,7 @@ def supervise(
         os.execv(sys.executable, [sys.executable, "-I", "-c", boot, text])
     except OSError as exc:  # no interpreter to exec: supervise from this process instead (more memory)
         launcher.log.warning("handover", f"cannot exec the lean supervisor ({exc.strerror}); supervising in place")
-    from lifecycle.supervisor import main
+    from lifecycle.supervise.main import main
 
     launcher.exit_code = main(text)
     raise SystemExit(launcher.exit_code)

@@ -21,21 +21,15 @@ import signal
 import time
 from collections.abc import Callable
 
+from lifecycle import knobs
 from lifecycle.log import Log
+from lifecycle.peers import proc_is_ours
 from lifecycle.process import descendants, open_pidfd, reap, signal_quietly
 
 KILL_WAIT = 2.0  # seconds to wait for SIGKILLed descendants to be reaped before giving up on them
 WATCHED_PIDFDS = 256  # pidfds held at once while waiting for leftover descendants
 FREEZE_ROUNDS = 100  # rescans while freezing descendants before the SIGKILL (each finds the ones forked since)
 Wake = Callable[[list[int], float], None]  # poll these pidfds (and everything else) for at most this many seconds
-
-
-def proc_is_ours() -> bool:
-    """Whether /proc belongs to our PID namespace (its `self` is our PID): only then are its PIDs ours too."""
-    try:
-        return os.readlink("/proc/self") == str(os.getpid())
-    except OSError:  # not mounted
-        return False
 
 
 def direct_children() -> set[int]:
@@ -78,7 +72,7 @@ class Leftovers:
         self.log.info(
             "descendants",
             f"{len(remaining)} descendant process(es) left: SIGTERM, then SIGKILL after "
-            f"{self.grace:g}s (LIFECYCLE_ORPHAN_GRACE)",
+            f"{self.grace:g}s ({knobs.ORPHAN_GRACE})",
             pids=remaining[:100],
         )
         for pid in remaining:
@@ -138,7 +132,7 @@ class Leftovers:
         self.log.warning(
             "descendants",
             f"descendant processes are left and /proc is not this PID namespace's (or not mounted): SIGTERM to "
-            f"{whom}, then SIGKILL after {self.grace:g}s (LIFECYCLE_ORPHAN_GRACE)",
+            f"{whom}, then SIGKILL after {self.grace:g}s ({knobs.ORPHAN_GRACE})",
         )
         for sig, wait in ((signal.SIGTERM, self.grace), (signal.SIGKILL, KILL_WAIT)):
             try:

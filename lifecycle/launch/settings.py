@@ -1,29 +1,132 @@
 """Typed settings: the Spark-on-Kubernetes environment contract and the runtime's own LIFECYCLE_* knobs.
 
-Every field has an explicit upper-case alias equal to the upstream variable name, so a validation
-error's `loc[0]` is the variable to name. "Set but empty" stays apart from "unset" (None) wherever
-upstream's entrypoint.sh tests `${VAR+x}`: PYSPARK_PYTHON, PYSPARK_DRIVER_PYTHON, HADOOP_CONF_DIR,
-SPARK_CONF_DIR.
+pydantic-settings validates every setting before anything is launched. Every field has an explicit upper-case
+alias equal to the variable's name, so a validation error's `loc[0]` is the variable to name. "Set but empty"
+stays apart from "unset" (None) wherever upstream's entrypoint.sh tests `${VAR+x}`: PYSPARK_PYTHON,
+PYSPARK_DRIVER_PYTHON, HADOOP_CONF_DIR, SPARK_CONF_DIR. The knobs' model is generated from knobs.KNOBS.
 """
 
 from __future__ import annotations
 
+import importlib
+import importlib.machinery
+import importlib.util
 import os
 import re
-from collections.abc import Callable
+import sys
+import types
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
-
-from pydantic import BeforeValidator, Field, SecretStr, ValidationError
-from pydantic.fields import FieldInfo
-from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 from lifecycle import knobs
 from lifecycle.errors import ConfigError
 from lifecycle.redaction import is_secret_name
 
+# Start-up cost. Importing pydantic-settings is most of what `lifecycle executor` spends before the JVM's exec
+# (README, Benchmarks), so it is imported lean: `lean_import` keeps out what it imports and lifecycle never uses,
+# `plugins_off` skips the plugin scan, and `defer_build` builds a model only when it is first validated. Figures:
+# instructions of `lifecycle executor` up to the exec (valgrind --tool=callgrind; 616 M before all this, 495 M
+# after), each what taking that one change out adds back. Tested with pydantic 2.7.4 and pydantic-settings 2.7.0
+# (Python 3.10, 3.11) and with 2.14.4 and 2.16.3 (3.11, 3.13); a version that does not import a module below
+# leaves its stand-in unused, and one that uses it at import time gets the real module then.
+
+PLUGINS = "PYDANTIC_DISABLE_PLUGINS"
+# Each module that pydantic-settings or pydantic imports at their top but lifecycle never calls, with the functions
+# that importers take from it by name (`from m import f`) before any call, and what keeping it out saves:
+UNUSED = {
+    # pydantic_settings.main, for its CLI runner only; with ssl, socket, subprocess, concurrent.futures: 53 M
+    "asyncio": (),
+    # pydantic's plugin loader, which calls it only when plugins are on; with email, zipfile and csv: 31 M
+    "importlib.metadata": ("entry_points", "version", "distribution", "distributions", "metadata", "requires"),
+    # pydantic.types, for SecretStr's constant-time ==; with hmac and OpenSSL's _hashlib: 10 M
+    "secrets": (),
+    # pydantic-settings' .env source, which calls it only when env_file is set; with python-dotenv's parser: 8 M
+    "dotenv": ("dotenv_values",),
+}
+
+
+class Deferred(types.ModuleType):
+    """Stands in for a module in sys.modules while pydantic-settings is imported (`lean_import`).
+
+    The first attribute asked of it imports the real module, which answers it and every later request; but one
+    of its `functions` comes back as a forwarder that imports the real module when it is called, not when it is
+    taken. It knows where the real module is without running it, so a package's submodules still import.
+    """
+
+    def __init__(self, name: str, functions: tuple[str, ...], spec: importlib.machinery.ModuleSpec) -> None:
+        super().__init__(name)
+        self._lifecycle_functions = functions
+        self.__spec__, self.__file__ = spec, spec.origin
+        if spec.submodule_search_locations is not None:
+            self.__path__ = list(spec.submodule_search_locations)
+
+    def _lifecycle_real(self) -> types.ModuleType:
+        if sys.modules.get(self.__name__) is self:
+            del sys.modules[self.__name__]
+        return importlib.import_module(self.__name__)
+
+    def __getattr__(self, attr: str) -> Any:
+        if attr in self._lifecycle_functions:
+            return lambda *args, **kwargs: getattr(self._lifecycle_real(), attr)(*args, **kwargs)
+        return getattr(self._lifecycle_real(), attr)
+
+
+@contextmanager
+def lean_import() -> Iterator[None]:
+    """While pydantic-settings is imported: a Deferred in sys.modules (and on its parent package) for each UNUSED
+    module nothing has imported yet; then they leave, so a later `import` gets the real module, and what
+    pydantic bound meanwhile imports it on first use. Plugins are off throughout (the first model is built here)."""
+    standing = {}
+    for name, functions in UNUSED.items():
+        try:
+            spec = None if name in sys.modules else importlib.util.find_spec(name)
+        except (ImportError, ValueError):  # not installed: nothing to keep out
+            spec = None
+        if spec is not None:
+            standing[name] = sys.modules[name] = Deferred(name, functions, spec)
+            parent, _, child = name.rpartition(".")
+            if parent:  # for `import importlib.metadata` followed by `importlib.metadata.f(…)`
+                setattr(sys.modules[parent], child, standing[name])
+    try:
+        with plugins_off():
+            yield
+    finally:
+        for name, stand_in in standing.items():
+            parent, _, child = name.rpartition(".")
+            if sys.modules.get(name) is stand_in:
+                del sys.modules[name]
+            if parent and getattr(sys.modules[parent], child, None) is stand_in:
+                delattr(sys.modules[parent], child)
+
+
+@contextmanager
+def plugins_off() -> Iterator[None]:
+    """No pydantic plugins for lifecycle's models: pydantic's scan for them reads every installed distribution's
+    metadata (3 ms here, with 36 distributions; more in a full image) and needs importlib.metadata (40 M with
+    it). Set in this process only, around the import and around the validations (which build the models); the
+    child's environment is built afterwards from os.environ as it was (a value the user set is put back)."""
+    before = os.environ.get(PLUGINS)
+    os.environ[PLUGINS] = "__all__"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(PLUGINS, None)
+        else:
+            os.environ[PLUGINS] = before
+
+
+with lean_import():
+    from pydantic import BeforeValidator, Field, SecretStr, ValidationError, create_model
+    from pydantic.fields import FieldInfo
+    from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
+
 JAVA_OPT = re.compile(r"SPARK_JAVA_OPT_([0-9]+)")  # fullmatch only: `$` would also match before a final newline
 _JVM_SIZE = re.compile(r"^[0-9]+[kKmMgGtT]?$")
-_COMMON = SettingsConfigDict(case_sensitive=True, extra="ignore", frozen=True)
+# defer_build: a model is built when it is first validated, so a mode builds only what it reads (9 M in executor
+# mode, which reads all three: KnobSettings, the generated model's base, is never built)
+_COMMON = SettingsConfigDict(case_sensitive=True, extra="ignore", frozen=True, defer_build=True)
 
 
 def _word(raw: Any) -> str:
@@ -80,10 +183,6 @@ def _spark_home(raw: Any) -> str | None:
     if not text:
         raise ValueError("expected a directory, got an empty value")
     return text
-
-
-def _parsed(parse: Callable[[str], Any]) -> BeforeValidator:
-    return BeforeValidator(lambda raw: parse(str(raw)))
 
 
 Word = Annotated[str, BeforeValidator(_word)]
@@ -172,28 +271,25 @@ class ExecutorEnv(BaseSettings):
     pod_name: Word = env("SPARK_EXECUTOR_POD_NAME", ...)
 
 
-class RuntimeSettings(BaseSettings):
-    """The runtime's own LIFECYCLE_* knobs; names and parsers live in knobs.py."""
+class KnobSettings(BaseSettings):
+    """The runtime's own LIFECYCLE_* knobs: the base of RuntimeSettings, whose fields come from knobs.KNOBS."""
 
-    model_config = SettingsConfigDict(case_sensitive=True, extra="ignore", frozen=True, validate_default=True)
-
-    run_mode: Annotated[str, _parsed(knobs.parse_run_mode)] = env(knobs.RUN_MODE, "supervise")
-    log_format: Annotated[str, _parsed(knobs.parse_log_format)] = env(knobs.LOG_FORMAT, "text")
-    log_level: Annotated[str, _parsed(knobs.parse_log_level)] = env(knobs.LOG_LEVEL, "info")
-    decommission_signal: Annotated[int, _parsed(knobs.parse_signal)] = env(knobs.DECOMMISSION_SIGNAL, "PWR")
-    decommission_trigger: Annotated[int, _parsed(knobs.parse_trigger)] = env(knobs.DECOMMISSION_TRIGGER, "PWR")
-    decommission_timeout: Annotated[float | None, _parsed(knobs.parse_optional_timeout)] = env(
-        knobs.DECOMMISSION_TIMEOUT, ""
-    )
-    kill_grace: Annotated[float, _parsed(knobs.parse_duration)] = env(knobs.KILL_GRACE, "10")
-    signal_group: Annotated[bool, _parsed(knobs.parse_bool)] = env(knobs.SIGNAL_GROUP, "false")
-    exit_remap: Annotated[dict[int, int], NoDecode, _parsed(knobs.parse_remap)] = env(knobs.EXIT_REMAP, "")
-    termination_log: str = env(knobs.TERMINATION_LOG, "/dev/termination-log")
-    orphan_grace: Annotated[float, _parsed(knobs.parse_duration)] = env(knobs.ORPHAN_GRACE, "5")
-    hook_grace: Annotated[float, _parsed(knobs.parse_duration)] = env(knobs.HOOK_GRACE, "5")
+    model_config = SettingsConfigDict(**_COMMON, validate_default=True)  # the defaults go through the parsers too
 
     def to_knobs(self) -> knobs.Knobs:
-        return knobs.Knobs(**self.model_dump())
+        return knobs.Knobs(**{knob.attr: getattr(self, knob.attr) for knob in knobs.KNOBS})
+
+
+def knob_field(knob: knobs.Knob) -> tuple[Any, Any]:
+    """A knob as a field: read from its variable, the string (or the default string) given to its parser, whose
+    value is the field's; the parser's ValueError is the validation error. `Any`, not a container type, so
+    pydantic-settings never JSON-decodes the value first (LIFECYCLE_EXIT_REMAP's `143:0` is not JSON)."""
+    parse = knob.parse
+    return Annotated[Any, BeforeValidator(lambda raw: parse(str(raw)))], env(knob.name, knob.default)
+
+
+_KNOB_FIELDS: dict[str, Any] = {knob.attr: knob_field(knob) for knob in knobs.KNOBS}  # in the table's order
+RuntimeSettings = create_model("RuntimeSettings", __base__=KnobSettings, __module__=__name__, **_KNOB_FIELDS)
 
 
 def describe_errors(error: ValidationError, required_for: str = "") -> list[str]:
@@ -207,7 +303,7 @@ def describe_errors(error: ValidationError, required_for: str = "") -> list[str]
             why = str(err["msg"]).removeprefix("Value error, ")
         if is_secret_name(name):
             why = "invalid value (not shown: the name looks secret)"
-        lines.append(f"{name}: {why}")
+        lines.append(knobs.problem(name, why))
     return lines
 
 
@@ -219,7 +315,7 @@ def load(model: type[BaseSettings], required_for: str = "") -> Any:
         raise ConfigError(describe_errors(exc, required_for)) from None
 
 
-def load_all(mode: str) -> tuple[RuntimeSettings, SparkEnv, ExecutorEnv | None]:
+def load_all(mode: str) -> tuple[KnobSettings, SparkEnv, ExecutorEnv | None]:
     """Runtime knobs, the common Spark contract and, for executor mode, the executor contract.
 
     Problems from every model are reported together, one line each.
@@ -229,12 +325,13 @@ def load_all(mode: str) -> tuple[RuntimeSettings, SparkEnv, ExecutorEnv | None]:
     steps: list[tuple[type[BaseSettings], str]] = [(RuntimeSettings, ""), (SparkEnv, "")]
     if mode == "executor":
         steps.append((ExecutorEnv, " in executor mode"))
-    for model, required_for in steps:
-        try:
-            results.append(load(model, required_for))
-        except ConfigError as exc:
-            problems.extend(exc.problems)
-            results.append(None)
+    with plugins_off():  # the first validation of a model builds it (defer_build)
+        for model, required_for in steps:
+            try:
+                results.append(load(model, required_for))
+            except ConfigError as exc:
+                problems.extend(exc.problems)
+                results.append(None)
     if mode in ("driver", "executor") and os.environ.get("SPARK_HOME") is None:
         problems.append(f"SPARK_HOME: required in {mode} mode but not set (expected the Spark directory)")
     if problems:

@@ -1,6 +1,6 @@
 // A stand-in executor JVM that reports who it runs as, then exits: for the container tests' identity rows.
 //
-// Compiled at test time by tests/container/image.py (`javac -d DIR probe.java`; package-private, so the file
+// Compiled at test time by tests/helpers/container/image.py (`javac -d DIR probe.java`; package-private, so the file
 // name need not match the class). Its main class is Spark's executor backend, so `lifecycle executor` starts it
 // through the real executor command line. It prints `ready (pid: N)`, then one `key=value` line for each of
 // user.name, user.home and java.home (as the JVM resolves them: user.name comes from getpwuid(3) through

@@ -1,0 +1,67 @@
+"""What the start-up stage and the supervisor both do with the machine: log each transition, and the terminated
+state's action (map the outcome to an exit code, write the termination message). Stdlib only."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from lifecycle import knobs, termination
+from lifecycle.errors import EX_SOFTWARE, LifecycleError
+from lifecycle.knobs import Knobs, signal_name
+from lifecycle.log import Log
+from lifecycle.machine import Lifecycle, Phase, phase_value
+
+if TYPE_CHECKING:
+    from transitions import EventData
+
+
+class Reporter:
+    """The base of LaunchActions and SupervisorActions: transitions logged, the end reported."""
+
+    def __init__(self, log: Log, knobs: Knobs, label: str) -> None:
+        self.log = log
+        self.knobs = knobs
+        self.label = label  # "executor", "driver" or the pass-through command, for messages
+        self.model: Lifecycle | None = None
+        self.exit_code = EX_SOFTWARE
+        self.passed: list[str] = [Phase.initializing.value]
+
+    def on_transition(self, event: EventData) -> None:
+        assert event.transition is not None
+        source = phase_value(event.transition.source)
+        dest = phase_value(event.transition.dest) if event.transition.dest else source
+        if dest != source:
+            self.passed.append(dest)
+        self.log.info(
+            "transition",
+            f"{source} -> {dest} ({event.event.name})",
+            source=source,
+            dest=dest,
+            trigger=event.event.name,
+        )
+
+    def terminate(self, event: EventData) -> None:
+        """terminated: map the outcome to an exit code, write the termination message, log the end."""
+        error: LifecycleError | None = event.kwargs.get("error")
+        if error is not None:
+            self.exit_code = error.exit_code
+            for line in error.message.splitlines():
+                self.log.error("error", line)
+            self.finish(error.exit_code, None, error.message.splitlines()[0], [])
+            return
+        code, sig, reason, tail = event.kwargs["outcome"]
+        self.exit_code = self.knobs.exit_remap.get(code, code)
+        if self.exit_code != code:
+            reason += f"; exit code {code} remapped to {self.exit_code} ({knobs.EXIT_REMAP})"
+        self.finish(self.exit_code, sig, reason, tail)
+
+    def finish(self, code: int, sig: int | None, reason: str, tail: list[str]) -> None:
+        message = termination.compose(Phase.terminated.value, code, signal_name(sig) if sig else None, reason, tail)
+        written = termination.write(self.knobs.termination_log, message)
+        self.log.info(
+            "terminated",
+            f"exit {code}: {reason}",
+            exit_code=code,
+            signal=signal_name(sig) if sig else None,
+            termination_log=written,
+        )
