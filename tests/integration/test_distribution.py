@@ -1,0 +1,82 @@
+"""The artifact users install: the `spark-lifecycle` distribution, built as a release would be (`python -m build`),
+checked (`twine check --strict`), and installed from the wheel into a fresh venv, where both console scripts run.
+
+Needs PyPI (build isolation fetches setuptools; the venv fetches the three dependencies), as CI has.
+"""
+
+from __future__ import annotations
+
+import email
+import subprocess
+import sys
+import tarfile
+import zipfile
+from pathlib import Path
+
+import pytest
+
+import lifecycle
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
+
+ROOT = Path(__file__).resolve().parents[2]
+STEP = 300.0  # seconds for a build or an install (downloads)
+
+
+def run(argv: list[str], cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=STEP)
+    assert done.returncode == 0, f"{argv} exited {done.returncode}: {done.stdout[-2000:]} {done.stderr[-2000:]}"
+    return done
+
+
+@pytest.fixture(scope="module")
+def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("dist")
+    run([sys.executable, "-m", "build", "--outdir", str(out), str(ROOT)])
+    return out
+
+
+def test_sdist_and_wheel_build_and_pass_twine_check(dist: Path) -> None:
+    names = sorted(path.name for path in dist.iterdir())
+    version = lifecycle.__version__
+    assert names == [f"spark_lifecycle-{version}-py3-none-any.whl", f"spark_lifecycle-{version}.tar.gz"]
+    run([sys.executable, "-m", "twine", "check", "--strict", *(str(path) for path in dist.iterdir())])
+    with tarfile.open(dist / f"spark_lifecycle-{version}.tar.gz") as sdist:
+        members = {name.split("/", 1)[1] for name in sdist.getnames() if "/" in name}
+    assert {"LICENSE", "README.md", "pyproject.toml", "lifecycle/__init__.py"} <= members
+
+
+def test_wheel_metadata_names_the_distribution_its_version_license_and_bounded_dependencies(dist: Path) -> None:
+    wheel = next(dist.glob("*.whl"))
+    with zipfile.ZipFile(wheel) as archive:
+        files = set(archive.namelist())
+        info = f"spark_lifecycle-{lifecycle.__version__}.dist-info"
+        metadata = email.message_from_bytes(archive.read(f"{info}/METADATA"))
+        entry_points = archive.read(f"{info}/entry_points.txt").decode()
+    assert metadata["Name"] == "spark-lifecycle"
+    assert metadata["Version"] == lifecycle.__version__  # single-sourced from lifecycle/__init__.py
+    assert metadata["License-Expression"] == "Apache-2.0"
+    assert f"{info}/licenses/LICENSE" in files
+    assert metadata["Requires-Python"] == ">=3.10"
+    requires = metadata.get_all("Requires-Dist") or []
+    for dependency in ("transitions>=", "psutil>=", "pydantic-settings>="):
+        assert any(line.startswith(dependency) for line in requires), requires
+    assert "lifecycle = lifecycle.launch.cli:main" in entry_points
+    assert "lifecycle-decommission = lifecycle.prestop.main:run" in entry_points
+    for package in ("lifecycle", "lifecycle/launch", "lifecycle/supervise", "lifecycle/prestop"):
+        assert f"{package}/__init__.py" in files
+    assert "lifecycle/py.typed" in files
+    assert not any(name.startswith(("tests/", "examples/", "bench/")) for name in files)
+
+
+def test_the_installed_wheel_gives_both_console_scripts(dist: Path, tmp_path: Path) -> None:
+    venv = tmp_path / "venv"
+    run([sys.executable, "-m", "venv", str(venv)])
+    run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", str(next(dist.glob("*.whl")))])
+    version = run([str(venv / "bin" / "lifecycle"), "--version"], cwd=tmp_path)
+    assert version.stdout == f"lifecycle {lifecycle.__version__}\n"
+    plan = run([str(venv / "bin" / "lifecycle"), "--dry-run", "true"], cwd=tmp_path)
+    assert "lifecycle dry run: pass-through" in plan.stdout
+    hook = subprocess.run([str(venv / "bin" / "lifecycle-decommission"), "x"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=STEP)  # fmt: skip
+    assert hook.returncode == 64 and "takes no arguments" in hook.stderr
