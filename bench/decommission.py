@@ -220,7 +220,7 @@ def wheel_install(root: Path) -> str:
 
     pip = (sys.executable, "-m", "pip", "-q", "--disable-pip-version-check")
     run(*pip, "wheel", "--no-deps", "-w", str(root / "wheel"), str(REPO_ROOT))
-    (wheel,) = (root / "wheel").glob("lifecycle-*.whl")
+    (wheel,) = (root / "wheel").glob("spark_lifecycle-*.whl")
     venv = root / "venv"
     run(tool("python3"), "-m", "venv", "--without-pip", str(venv))
     run(*pip, "--python", str(venv / "bin" / "python"), "install", "--no-deps", "--no-index", str(wheel))
