@@ -16,7 +16,7 @@ from lifecycle import knobs
 from lifecycle.errors import EX_SOFTWARE, LifecycleError
 from lifecycle.knobs import Knobs
 from lifecycle.launch.invocation import Invocation
-from lifecycle.log import DRAIN, Log
+from lifecycle.log import DRAIN, Log, printable
 from lifecycle.redaction import display_arg
 from lifecycle.reporting import Reporter
 
@@ -29,10 +29,7 @@ if TYPE_CHECKING:
 def write_text(stream: TextIO, text: str) -> None:
     """Text that may hold undecodable bytes from argv or the environment (surrogate escapes): each such byte
     is shown as a \\xNN escape, so the output is always valid in the stream's encoding; never an error."""
-    try:
-        shown = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-    except UnicodeEncodeError:  # a lone surrogate that no byte became
-        shown = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    shown = printable(text)
     try:
         stream.write(shown)
     except UnicodeEncodeError:  # a narrower encoding than UTF-8 (C/POSIX locale without UTF-8 mode)

@@ -136,7 +136,10 @@ class Leftovers:
         )
         for sig, wait in ((signal.SIGTERM, self.grace), (signal.SIGKILL, KILL_WAIT)):
             try:
-                os.kill(-1, sig) if pid1 else os.killpg(self.main_pid, sig)
+                if pid1:
+                    os.kill(-1, sig)
+                else:
+                    os.killpg(self.main_pid, sig)
             except ProcessLookupError:  # none left there (ok to proceed: the wait says whether any remain)
                 pass
             except PermissionError:  # members that became another user (ok to proceed: reported below)
