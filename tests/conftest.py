@@ -3,8 +3,11 @@ integration, hardening and container tests share, thin wrappers over tests/helpe
 
 from __future__ import annotations
 
+import filecmp
 import os
 import shutil
+import sys
+import sysconfig
 import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -19,6 +22,20 @@ from tests.helpers.identity import install_anonymous_lifecycle, installer_env
 from tests.helpers.inputs import SetEnv
 from tests.helpers.pods import StartPod
 from tests.helpers.supervised import Runs, needs_unshare
+
+SOURCES = Path(__file__).resolve().parents[1] / "lifecycle"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Stop at once when the venv's lifecycle (the wheel scripts/setup.sh installs, which every `lifecycle` the
+    tests start runs) differs from the sources beside the tests: the run would test stale code."""
+    installed = Path(sysconfig.get_paths()["purelib"]) / "lifecycle"
+    sources = sorted(path.relative_to(SOURCES) for path in SOURCES.rglob("*.py"))
+    wheel = sorted(path.relative_to(installed) for path in installed.rglob("*.py")) if installed.is_dir() else []
+    same = sources == wheel and all(filecmp.cmp(SOURCES / p, installed / p, shallow=False) for p in sources)
+    if not same:
+        pytest.exit(f"{sys.prefix} has no spark-lifecycle wheel of these sources: run `bash scripts/setup.sh` "
+                    "(it rebuilds and installs the wheel) or `bash scripts/test.sh`", returncode=4)
 
 
 @pytest.fixture(autouse=True)

@@ -210,6 +210,9 @@ def named_commands() -> dict[str, str]:
                 script = doc["spec"]["sparkConf"].get("spark.kubernetes.decommission.script")
                 if script:
                     commands[f"{path.name} sparkConf"] = script
+                pre_stop = doc["spec"]["executor"].get("lifecycle", {}).get("preStop", {}).get("exec")
+                if pre_stop:
+                    commands[f"{path.name} executor preStop"] = pre_stop["command"][0]
     commands[f"{CONF.name} decommission script"] = read_conf(CONF)["spark.kubernetes.decommission.script"]
     for shim in SHIMS.values():
         commands[f"{shim.name} exec"] = shim_command(shim)[1]
@@ -231,6 +234,18 @@ def test_every_command_the_examples_run_is_a_console_script_or_shim() -> None:
             continue
         assert Path(command).name in scripts, f"{where}: {command!r} is not in [project.scripts] {sorted(scripts)}"
     assert "lifecycle-decommission" in {Path(c).name for c in commands.values()}
+
+
+def test_spark_application_that_sets_executor_lifecycle_keeps_sparks_prestop() -> None:
+    """kubeflow's webhook replaces an executor container's whole lifecycle block with spec.executor.lifecycle: a
+    SparkApplication that sets it must name the preStop command Spark would add, or decommissioning is lost."""
+    for path in YAML_FILES:
+        for doc in yaml.safe_load_all(path.read_text()):
+            if doc["kind"] != "SparkApplication" or "lifecycle" not in doc["spec"]["executor"]:
+                continue
+            command = doc["spec"]["executor"]["lifecycle"]["preStop"]["exec"]["command"]
+            script = doc["spec"]["sparkConf"].get("spark.kubernetes.decommission.script", "/opt/decom.sh")
+            assert command == [script], f"{path.name}: executor.lifecycle's preStop {command} is not {script!r}"
 
 
 # ---- timings and signals ---------------------------------------------------------------------------------
