@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(tini dumb-init graphviz libnss-wrapper python3-venv util-linux procps runc debootstrap podman buildah)
+packages=(tini dumb-init graphviz libnss-wrapper python3-venv util-linux procps runc debootstrap podman buildah catatonit)
 missing=()
 for pkg in "${packages[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
