@@ -7,6 +7,7 @@ Needs PyPI (build isolation fetches setuptools; the venv fetches the three depen
 from __future__ import annotations
 
 import email
+import re
 import subprocess
 import sys
 import tarfile
@@ -80,3 +81,55 @@ def test_the_installed_wheel_gives_both_console_scripts(dist: Path, tmp_path: Pa
     hook = subprocess.run([str(venv / "bin" / "lifecycle-decommission"), "x"], cwd=tmp_path, capture_output=True,
                           text=True, timeout=STEP)  # fmt: skip
     assert hook.returncode == 64 and "takes no arguments" in hook.stderr
+
+
+# The lowest versions pyproject.toml allows; pydantic's is the lowest pydantic-settings 2.7.0 accepts with wheels
+# for every supported Python (pyproject.toml's comment names it).
+PYDANTIC_LOWEST = "2.7.4"
+
+
+def lowest_pins() -> list[str]:
+    """`name==lower bound` for each runtime dependency in pyproject.toml, plus pydantic's."""
+    text = (ROOT / "pyproject.toml").read_text()
+    block = text.split("\ndependencies = [", 1)[1].split("]", 1)[0]
+    found = re.findall(r'"([A-Za-z0-9_.-]+)>=([0-9.]+)"', block)
+    assert {name for name, _ in found} == {"transitions", "psutil", "pydantic-settings"}, found
+    return [f"{name}=={version}" for name, version in found] + [f"pydantic=={PYDANTIC_LOWEST}"]
+
+
+def test_the_lowest_allowed_dependencies_run_all_three_processes(dist: Path, tmp_path: Path) -> None:
+    """The wheel with every dependency at its lower bound: settings validate (and refuse) as documented, the
+    supervisor runs its machine, and the preStop command drains through it (needs root for unshare)."""
+    venv, constraints = tmp_path / "venv", tmp_path / "lowest.txt"
+    constraints.write_text("\n".join(lowest_pins()) + "\n")
+    run([sys.executable, "-m", "venv", str(venv)])
+    run([str(venv / "bin/python"), "-m", "pip", "install", "--quiet", "-c", str(constraints),
+         str(next(dist.glob("*.whl")))])  # fmt: skip
+    frozen = run([str(venv / "bin/python"), "-m", "pip", "freeze"]).stdout.lower()
+    for pin in lowest_pins():
+        name, version = pin.split("==")
+        assert re.search(rf"^{re.escape(name)}=={re.escape(version)}(\.0)?$", frozen.replace("_", "-"), re.M), frozen
+    bad = subprocess.run([str(venv / "bin/lifecycle"), "true"], env={"LIFECYCLE_KILL_GRACE": "soon"},
+                         cwd=tmp_path, capture_output=True, text=True, timeout=STEP)  # fmt: skip
+    assert bad.returncode == 78, bad.stderr
+    assert [line for line in bad.stderr.splitlines() if "LIFECYCLE_KILL_GRACE" in line], bad.stderr
+    assert "Traceback" not in bad.stderr
+    # A mount namespace of its own (unshare execs lifecycle in it), entered by the hook as the kubelet's exec
+    # enters the container's: the hook reaches this lifecycle and no other running on the host.
+    child = subprocess.Popen(["unshare", "--mount", str(venv / "bin/lifecycle"), "sleep", "60"], cwd=tmp_path,
+                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                             text=True)  # fmt: skip
+    try:
+        assert child.stderr is not None
+        for line in child.stderr:  # bounded by the pytest timeout; lifecycle logs this once the child runs
+            if "running as pid" in line:
+                break
+        enter = ["nsenter", "--mount", "--target", str(child.pid)]
+        hook = subprocess.run([*enter, str(venv / "bin/lifecycle-decommission")], cwd=tmp_path, capture_output=True,
+                              text=True, timeout=STEP)  # fmt: skip
+        assert child.wait(STEP) == 143  # sleep has no SIGPWR handler: SIGTERM, as documented
+        assert hook.returncode == 0, hook.stderr
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait(STEP)
