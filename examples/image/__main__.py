@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -16,6 +17,7 @@ MB = 1e6
 LOCK_TIMEOUT = 600.0
 LOCK_HEADER = """\
 # The versions examples/Dockerfile installs with lifecycle (pip install -c): one commit, one image.
+# Resolved on Python {python}, the oldest lifecycle supports, so that they install on every supported Python.
 # Regenerate after changing the dependencies in pyproject.toml: python -m examples.image lock
 """
 
@@ -34,17 +36,27 @@ def do_build(_: argparse.Namespace) -> int:
     return 0
 
 
-def do_lock(_: argparse.Namespace) -> int:
-    """A venv of Debian's python3 (the interpreter images have), lifecycle installed, `pip freeze`."""
+def oldest_python() -> str:
+    """The oldest Python lifecycle supports (3.10: the official Ubuntu-based Spark images' python3), so that one
+    lock installs everywhere; Debian's python3 when there is none (the lock may then exclude 3.10)."""
+    for candidate in sorted(Path.home().glob(".pyenv/versions/3.10.*/bin/python3.10")):
+        return str(candidate)
+    return shutil.which("python3.10") or "/usr/bin/python3"
+
+
+def do_lock(args: argparse.Namespace) -> int:
+    """A venv of the oldest supported Python, lifecycle installed, `pip freeze`."""
     with tempfile.TemporaryDirectory(prefix="lifecycle-lock-") as scratch:
         venv = Path(scratch, "venv")
         env = {"PATH": SYSTEM_PATH, "HOME": scratch, "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
-        run(["/usr/bin/python3", "-m", "venv", str(venv)], env, LOCK_TIMEOUT)
+        run([args.python, "-m", "venv", str(venv)], env, LOCK_TIMEOUT)
         run([str(venv / "bin/pip"), "install", "-q", str(REPO_ROOT)], env, LOCK_TIMEOUT)
         frozen = run([str(venv / "bin/pip"), "freeze", "--exclude", "spark-lifecycle"], env, LOCK_TIMEOUT)
+        version = run([str(venv / "bin/python"), "-c", "import sys; print(sys.version.split()[0])"], env, LOCK_TIMEOUT)
     target = REPO_ROOT / "examples/constraints.txt"
-    target.write_text(LOCK_HEADER + frozen)
-    print(f"wrote {target.relative_to(REPO_ROOT)}: {len(frozen.splitlines())} pins")
+    target.write_text(LOCK_HEADER.format(python=version.strip()) + frozen)
+    pins = len(frozen.splitlines())
+    print(f"wrote {target.relative_to(REPO_ROOT)}: {pins} pins, resolved on Python {version.strip()}")
     return 0
 
 
@@ -52,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m examples.image", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("build", help="build (or find cached) the stand-in base and the lifecycle image")
-    commands.add_parser("lock", help="regenerate examples/constraints.txt")
+    lock = commands.add_parser("lock", help="regenerate examples/constraints.txt")
+    lock.add_argument("--python", default=oldest_python(), help="the interpreter to resolve with (%(default)s)")
     args = parser.parse_args(argv)
     try:
         return {"build": do_build, "lock": do_lock}[args.command](args)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import email
 import re
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -86,6 +87,7 @@ def test_the_installed_wheel_gives_both_console_scripts(dist: Path, tmp_path: Pa
 # The lowest versions pyproject.toml allows; pydantic's is the lowest pydantic-settings 2.7.0 accepts with wheels
 # for every supported Python (pyproject.toml's comment names it).
 PYDANTIC_LOWEST = "2.7.4"
+SUPPORTED = ("3.10", "3.11", "3.12", "3.13")  # pyproject's classifiers
 
 
 def lowest_pins() -> list[str]:
@@ -97,26 +99,33 @@ def lowest_pins() -> list[str]:
     return [f"{name}=={version}" for name, version in found] + [f"pydantic=={PYDANTIC_LOWEST}"]
 
 
-def test_the_lowest_allowed_dependencies_run_all_three_processes(dist: Path, tmp_path: Path) -> None:
-    """The wheel with every dependency at its lower bound: settings validate (and refuse) as documented, the
-    supervisor runs its machine, and the preStop command drains through it (needs root for unshare)."""
-    venv, constraints = tmp_path / "venv", tmp_path / "lowest.txt"
-    constraints.write_text("\n".join(lowest_pins()) + "\n")
-    run([sys.executable, "-m", "venv", str(venv)])
-    run([str(venv / "bin/python"), "-m", "pip", "install", "--quiet", "-c", str(constraints),
-         str(next(dist.glob("*.whl")))])  # fmt: skip
-    frozen = run([str(venv / "bin/python"), "-m", "pip", "freeze"]).stdout.lower()
-    for pin in lowest_pins():
-        name, version = pin.split("==")
-        assert re.search(rf"^{re.escape(name)}=={re.escape(version)}(\.0)?$", frozen.replace("_", "-"), re.M), frozen
+def interpreter(version: str) -> str | None:
+    """A CPython `version` on this machine: pyenv's, or one on PATH (None when there is none)."""
+    for candidate in (Path.home() / ".pyenv/versions").glob(f"{version}.*/bin/python{version}"):
+        return str(candidate)
+    return shutil.which(f"python{version}")
+
+
+def install(python: str, dist: Path, venv: Path, constraints: list[str]) -> str:
+    """The wheel installed into a fresh venv of `python` under `constraints`; the venv's `pip freeze`."""
+    pins = venv.with_suffix(".txt")
+    pins.write_text("\n".join(constraints) + "\n")
+    run([python, "-m", "venv", str(venv)])
+    run([str(venv / "bin/python"), "-m", "pip", "install", "--quiet", "-c", str(pins), str(next(dist.glob("*.whl")))])
+    return run([str(venv / "bin/python"), "-m", "pip", "freeze"]).stdout.lower().replace("_", "-")
+
+
+def check_all_three_processes(venv: Path, cwd: Path) -> None:
+    """Settings refused as documented (78, one line, no traceback); the supervisor runs its machine; the preStop
+    command drains through it (needs root for unshare)."""
     bad = subprocess.run([str(venv / "bin/lifecycle"), "true"], env={"LIFECYCLE_KILL_GRACE": "soon"},
-                         cwd=tmp_path, capture_output=True, text=True, timeout=STEP)  # fmt: skip
+                         cwd=cwd, capture_output=True, text=True, timeout=STEP)  # fmt: skip
     assert bad.returncode == 78, bad.stderr
     assert [line for line in bad.stderr.splitlines() if "LIFECYCLE_KILL_GRACE" in line], bad.stderr
     assert "Traceback" not in bad.stderr
     # A mount namespace of its own (unshare execs lifecycle in it), entered by the hook as the kubelet's exec
     # enters the container's: the hook reaches this lifecycle and no other running on the host.
-    child = subprocess.Popen(["unshare", "--mount", str(venv / "bin/lifecycle"), "sleep", "60"], cwd=tmp_path,
+    child = subprocess.Popen(["unshare", "--mount", str(venv / "bin/lifecycle"), "sleep", "60"], cwd=cwd,
                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                              text=True)  # fmt: skip
     try:
@@ -125,7 +134,7 @@ def test_the_lowest_allowed_dependencies_run_all_three_processes(dist: Path, tmp
             if "running as pid" in line:
                 break
         enter = ["nsenter", "--mount", "--target", str(child.pid)]
-        hook = subprocess.run([*enter, str(venv / "bin/lifecycle-decommission")], cwd=tmp_path, capture_output=True,
+        hook = subprocess.run([*enter, str(venv / "bin/lifecycle-decommission")], cwd=cwd, capture_output=True,
                               text=True, timeout=STEP)  # fmt: skip
         assert child.wait(STEP) == 143  # sleep has no SIGPWR handler: SIGTERM, as documented
         assert hook.returncode == 0, hook.stderr
@@ -133,3 +142,24 @@ def test_the_lowest_allowed_dependencies_run_all_three_processes(dist: Path, tmp
         if child.poll() is None:
             child.kill()
             child.wait(STEP)
+
+
+def test_the_lowest_allowed_dependencies_run_all_three_processes(dist: Path, tmp_path: Path) -> None:
+    """Every dependency at its lower bound, on the oldest supported Python here (3.10 when present)."""
+    python = interpreter(SUPPORTED[0]) or sys.executable
+    frozen = install(python, dist, tmp_path / "venv", lowest_pins())
+    for pin in lowest_pins():
+        name, version = pin.split("==")
+        assert re.search(rf"^{re.escape(name)}=={re.escape(version)}(\.0)?$", frozen, re.M), frozen
+    check_all_three_processes(tmp_path / "venv", tmp_path)
+
+
+@pytest.mark.parametrize("version", SUPPORTED)
+def test_the_wheel_runs_on_every_supported_python(dist: Path, tmp_path: Path, version: str) -> None:
+    """The locked versions (examples/constraints.txt, what images install) on each supported Python here."""
+    python = interpreter(version)
+    if python is None:
+        pytest.skip(f"no Python {version} on this machine")
+    locked = [line for line in (ROOT / "examples/constraints.txt").read_text().splitlines() if "==" in line]
+    install(python, dist, tmp_path / "venv", locked)
+    check_all_three_processes(tmp_path / "venv", tmp_path)
