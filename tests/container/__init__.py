@@ -1,1 +1,1 @@
-"""Container tests: lifecycle as PID 1 of a real OCI container (runc), as Kubernetes runs it."""
+"""Container tests: lifecycle as PID 1 of the built image under podman (conmon and runc), as Kubernetes runs it."""

@@ -1,10 +1,11 @@
-"""Fixtures for the container tests: the session's image, venv and classes (cached, see image.py), and a
-`start_container` factory whose containers are all torn down (runc kill, runc delete, umount) at the end."""
+"""Fixtures for the container tests: the session's images (examples/image/, cached by content key), derived images
+and compiled classes (tests/helpers/container/image.py), and a `start_container` factory whose containers are all
+removed (`podman rm -f`) when the test ends; a sweep at the session's start and end removes any container of this
+suite left over (named lifecycle-test-<pytest's pid>-…), this session's or a dead session's."""
 
 from __future__ import annotations
 
 import os
-import secrets
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -12,13 +13,14 @@ from pathlib import Path
 
 import pytest
 
+from examples.image.build import Image, build_base, build_lifecycle
+from examples.image.cache import SYSTEM_PATH
 from tests.helpers.container import image
 from tests.helpers.container.executor import StartContainer
 from tests.helpers.container.figures import FIGURES, Figures
-from tests.helpers.container.runc import Container
-from tests.helpers.container.spec import SYSTEM_PATH, Assets, Options
+from tests.helpers.container.podman import Container, Options, new_name, sweep
 
-TOOLS = ("runc", "debootstrap")
+TOOLS = ("podman", "buildah")
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
@@ -45,10 +47,11 @@ def missing_tools() -> list[str]:
 
 
 @pytest.fixture(scope="session")
-def container_tools(tools_env: dict[str, str]) -> None:
-    """runc and debootstrap (installed with apt-get when missing), root, and javac; a skip says which is lacking."""
+def container_tools(tools_env: dict[str, str]) -> Iterator[None]:
+    """podman and buildah (installed with apt-get when missing), root, and javac; a skip says which is lacking.
+    Removes this suite's leftover containers before the session and this session's after it."""
     if os.geteuid() != 0:
-        pytest.skip("needs root: runc containers, overlay mounts and debootstrap")
+        pytest.skip("needs root: the images' build (debootstrap, buildah) and rootful podman with cgroup limits")
     if missing_tools() and shutil.which("apt-get", path=SYSTEM_PATH):
         env = {**tools_env, "DEBIAN_FRONTEND": "noninteractive"}
         for command in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", *missing_tools()]):
@@ -59,63 +62,77 @@ def container_tools(tools_env: dict[str, str]) -> None:
         pytest.skip(f"{', '.join(missing_tools())} not installed and apt-get could not install it")
     if shutil.which("javac", path=SYSTEM_PATH) is None:
         pytest.skip("needs a JDK (javac) to compile the executor stub")
+    left = sweep()
+    if left:
+        FIGURES.note("leftover containers removed at start", ", ".join(left))
+    yield
+    sweep(os.getpid())
 
 
 @pytest.fixture(scope="session")
-def assets(container_tools: None, tools_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Assets:
-    """The image, lifecycle's venv (both cached across sessions) and a SPARK_HOME with jars/ and work-dir/."""
-    built = image.build_image(tools_env)
-    venv = image.build_venv(tools_env)
-    FIGURES.record("image build (debootstrap, this session; 0 when cached)", built.seconds)
-    FIGURES.record("lifecycle venv build (this session; 0 when cached)", venv.seconds)
-    spark_home = tmp_path_factory.mktemp("spark-home")
-    (spark_home / "jars").mkdir()
-    (spark_home / "work-dir").mkdir()  # the mount point of the working directory's emptyDir
-    (spark_home / "work-dir").chmod(0o1777)
-    spark_home.chmod(0o755)
-    arch = subprocess.run(["dpkg", "--print-architecture"], capture_output=True, text=True, check=True, timeout=10)
-    java_home = f"/usr/lib/jvm/java-17-openjdk-{arch.stdout.strip()}"
-    assert (built.path / java_home.lstrip("/") / "bin" / "java").exists(), f"no {java_home}/bin/java in the image"
-    return Assets(built.path, venv.path, spark_home, java_home)
-
-
-@pytest.fixture(scope="session")
-def pyspark(container_tools: None, tools_env: dict[str, str]) -> image.Pyspark:
-    """pyspark in a venv of Debian's python3 (cached across sessions; about a minute to build), for real Spark."""
-    built = image.build_pyspark(tools_env)
-    FIGURES.record("pyspark venv build (this session; 0 when cached)", built.seconds)
+def base_image(container_tools: None, tools_env: dict[str, str]) -> Image:
+    """localhost/spark-base:<spark version>: the stand-in for the official image (examples/image/build.py)."""
+    built = build_base(tools_env)
+    FIGURES.record("base image build (this session; 0 when cached)", built.seconds)
     return built
+
+
+@pytest.fixture(scope="session")
+def lifecycle_image(base_image: Image, tools_env: dict[str, str]) -> Image:
+    """examples/Dockerfile built on the base, as the README tells users (examples/image/build.py)."""
+    built = build_lifecycle(base_image, tools_env)
+    FIGURES.record("lifecycle image build (this session; 0 when cached)", built.seconds)
+    return built
+
+
+@pytest.fixture(scope="session")
+def no_nss_wrapper_image(lifecycle_image: Image, tools_env: dict[str, str]) -> Image:
+    """The lifecycle image without libnss_wrapper.so (a derived image's layer deletes it)."""
+    built = image.derived_image(lifecycle_image, "no-nss-wrapper", tools_env)
+    FIGURES.record("derived image build: no-nss-wrapper (0 when cached)", built.seconds)
+    return built
+
+
+@pytest.fixture(scope="session")
+def java_not_executable_image(lifecycle_image: Image, tools_env: dict[str, str]) -> Image:
+    """The lifecycle image whose java lost its exec bit (a derived image's layer: chmod 0644)."""
+    built = image.derived_image(lifecycle_image, "java-not-executable", tools_env)
+    FIGURES.record("derived image build: java-not-executable (0 when cached)", built.seconds)
+    return built
+
+
+def compiled(source: Path, factory: pytest.TempPathFactory, tools_env: dict[str, str], name: str) -> Path:
+    out = factory.mktemp(name)
+    out.chmod(0o755)  # the container's uid reaches it through the bind mount
+    return image.compile_classes(source, out, tools_env)
 
 
 @pytest.fixture(scope="session")
 def stub_classes(container_tools: None, tools_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Path:
     """tests/helpers/decom.java compiled: the executor stub that drains on SIGPWR."""
-    return image.compile_classes(image.REPO_ROOT / "tests" / "helpers" / "decom.java",
-                                 tmp_path_factory.mktemp("stub-classes"), tools_env)  # fmt: skip
+    return compiled(image.REPO_ROOT / "tests" / "helpers" / "decom.java", tmp_path_factory, tools_env, "stub-classes")
 
 
 @pytest.fixture(scope="session")
 def probe_classes(container_tools: None, tools_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Path:
     """tests/helpers/container/probe.java compiled: an executor that prints user.name and exits."""
-    return image.compile_classes(Path(image.__file__).with_name("probe.java"),
-                                 tmp_path_factory.mktemp("probe-classes"), tools_env)  # fmt: skip
+    return compiled(Path(image.__file__).with_name("probe.java"), tmp_path_factory, tools_env, "probe-classes")
 
 
 @pytest.fixture(scope="session")
 def hog_classes(container_tools: None, tools_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Path:
     """tests/helpers/container/hog.java compiled: an executor that allocates without end on SIGUSR1."""
-    return image.compile_classes(Path(image.__file__).with_name("hog.java"),
-                                 tmp_path_factory.mktemp("hog-classes"), tools_env)  # fmt: skip
+    return compiled(Path(image.__file__).with_name("hog.java"), tmp_path_factory, tools_env, "hog-classes")
 
 
 @pytest.fixture
-def start_container(assets: Assets, tmp_path: Path) -> Iterator[StartContainer]:
-    """`start_container(Options(...))`: a started container; every one is torn down when the test ends."""
+def start_container(lifecycle_image: Image, tmp_path: Path) -> Iterator[StartContainer]:
+    """`start_container(Options(...))`: a started container of the lifecycle image (or Options.image); every one
+    is removed when the test ends."""
     started: list[Container] = []
 
     def start(options: Options) -> Container:
-        cid = f"lifecycle-test-{os.getpid()}-{len(started)}-{secrets.token_hex(3)}"
-        container = Container(assets, options, tmp_path / f"container-{len(started)}", cid)
+        container = Container(lifecycle_image.tag, options, tmp_path / f"container-{len(started)}", new_name())
         started.append(container)
         container.start()
         return container

@@ -38,11 +38,8 @@ ALL_CAPABILITIES = 14  # what podman would otherwise give a container (its defau
 
 
 @pytest.fixture(scope="module")
-def image() -> build.Image:
-    try:
-        return build.build_lifecycle(build.build_base())
-    except FileNotFoundError as missing:  # podman or buildah
-        pytest.skip(f"needs podman and buildah: {missing}")
+def image(lifecycle_image: build.Image) -> build.Image:
+    return lifecycle_image
 
 
 def podman(*args: str, check: bool = True, stdin: str | None = None) -> subprocess.CompletedProcess[str]:

@@ -28,18 +28,11 @@ STEP = 300.0  # seconds for one podman command (a build step downloads)
 
 
 @pytest.fixture(scope="module")
-def images(figures: Figures) -> tuple[build.Image, build.Image]:
-    """(base, lifecycle image): built once per change of what goes into them (cached by a label)."""
-    try:
-        base = build.build_base()
-        image = build.build_lifecycle(base)
-    except FileNotFoundError as missing:  # podman or buildah
-        pytest.skip(f"needs podman and buildah: {missing}")
-    figures.record("base image build (this session; 0 when cached)", base.seconds)
-    figures.record("examples/Dockerfile build (this session; 0 when cached)", image.seconds)
-    figures.note("image sizes", f"base {base.size / MB:.0f} MB, with lifecycle {image.size / MB:.0f} MB, "
-                                f"lifecycle adds {(image.size - base.size) / MB:.0f} MB")  # fmt: skip
-    return base, image
+def images(base_image: build.Image, lifecycle_image: build.Image, figures: Figures) -> tuple[build.Image, build.Image]:
+    """(base, lifecycle image): the session's (tests/container/conftest.py), built once per change of their inputs."""
+    base, image = base_image.size / MB, lifecycle_image.size / MB
+    figures.note("image sizes", f"base {base:.0f} MB, with lifecycle {image:.0f} MB, adds {image - base:.0f} MB")
+    return base_image, lifecycle_image
 
 
 def podman(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:

@@ -7,7 +7,8 @@ the demos and the benchmarks, from examples/; never from another test module. Fi
 * executor: the scheduler's environment for an executor, and decom.java compiled
 * spark: what the Spark tests expect; the scenario itself is examples/spark/, which the demo runs
 * cgroups, identity, inputs: a limited memory cgroup, the anonymous UID, the environments tests generate
-* container/: runc containers (image, config.json, runc and its shim, the executor pod, figures)
+* container/: the built image run under podman (podman: the container; image: derived images and test classes;
+  executor: the executor pod; figures)
 * print_signals.py, recorder.py, decom.java: the stand-in children and executor the tests start
 
 Shared with examples/ and bench/, and defined there only: examples/proc.py (children, descendants, pidfd waits

@@ -1,3 +1,3 @@
-"""The container tests' harness (tests/container/): lifecycle as PID 1 of a real OCI container (runc), as Kubernetes
-runs it: the image (image), the config.json (spec), runc and its shim (runc, shim), the executor pod (executor)
-and what the tests measure (figures)."""
+"""The container tests' harness (tests/container/): lifecycle as PID 1 of the built image (examples/image/) run with
+podman as Kubernetes runs it through CRI-O (conmon and runc): the container and its podman commands (podman), the
+derived images and test classes (image), the executor pod (executor) and what the tests measure (figures)."""

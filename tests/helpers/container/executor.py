@@ -1,30 +1,25 @@
-"""The executor pod of the container tests: `lifecycle executor` as PID 1 with an executor pod's environment, the
-passwd entry lifecycle gives its anonymous uid, and lifecycle's verdict read from its JSON log."""
+"""The executor pod of the container tests: `lifecycle executor` (the image's ENTRYPOINT with the pod spec's args) with
+an executor pod's environment, the passwd entry lifecycle gives its anonymous uid, and lifecycle's verdict read from
+its JSON log."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
-from tests.helpers.container.runc import Container
-from tests.helpers.container.spec import CLASSES, SPARK_HOME, UID, Assets, Options
+from tests.helpers.container.podman import CLASSES, SPARK_HOME, UID, Container, Options
 from tests.helpers.executor import EXECUTOR_ENV
 
-StartContainer = Callable[..., Container]  # start_container(Options(...)) -> a started Container, torn down after
+StartContainer = Callable[..., Container]  # start_container(Options(...)) -> a started Container, removed after
 ENTRY = f"{UID}:x:{UID}:0:anonymous uid:{SPARK_HOME}:/bin/false"  # upstream's line, as lifecycle builds it
 
 
-def executor(assets: Assets, classes: Path, **variables: str) -> Options:
-    """`lifecycle executor` as PID 1 with an executor pod's environment and JSON logs."""
-    env = {
-        "JAVA_HOME": assets.java_home,
-        "SPARK_HOME": SPARK_HOME,
-        "SPARK_CLASSPATH": CLASSES,
-        **EXECUTOR_ENV,
-        "LIFECYCLE_LOG_FORMAT": "json",
-        **variables,
-    }
-    return Options([assets.lifecycle, "executor"], env, classes)
+def executor(classes: Path, **variables: str) -> Options:
+    """`executor` as the pod's args (the image's ENTRYPOINT is lifecycle), an executor pod's environment, JSON logs.
+    JAVA_HOME and SPARK_HOME are the image's own."""
+    env = {"SPARK_CLASSPATH": CLASSES, **EXECUTOR_ENV, "LIFECYCLE_LOG_FORMAT": "json", **variables}
+    return Options(["executor"], env, classes)
 
 
 def events(log: list[dict[str, object]], name: str) -> list[dict[str, object]]:
@@ -38,3 +33,8 @@ def summary(container: Container, status: int | None) -> str:
         if record["event"] == "terminated" or record["level"] in ("warning", "error"):
             parts.append(f"{record['level']}: {record['message']}")
     return "; ".join(parts)
+
+
+def log_wall(timestamp: object) -> float:
+    """lifecycle's `ts` field (UTC, milliseconds) as time.time()."""
+    return datetime.strptime(str(timestamp), "%Y-%m-%dT%H:%M:%S.%f%z").timestamp()

@@ -1,7 +1,7 @@
 // A stand-in executor JVM that outgrows its container's memory limit when told to: for the OOM row.
 //
 // Compiled at test time by tests/helpers/container/image.py (package-private, so the file name need not match the class).
-// It prints `ready (pid: N)`, then on SIGUSR1 (forwarded by lifecycle from `runc kill ID USR1`) prints
+// It prints `ready (pid: N)`, then on SIGUSR1 (forwarded by lifecycle from `podman kill -s USR1`) prints
 // `allocating` and keeps allocating and touching 1 MiB arrays, holding on to every one, so that with a heap
 // (-Xmx) above the container's limit the kernel's OOM killer ends it before the heap is full. Triggering it
 // by a signal, not at start-up, means lifecycle is already supervising (its handlers forward the signal) and
