@@ -172,10 +172,11 @@ def python_zips(spark_home: Path, lib: Path) -> None:
             archive.write(path, path.relative_to(site))
 
 
-def base_key(rootfs: Path, spark_home: Path) -> str:
+def base_key(rootfs: Path) -> str:
     standin = sorted((HERE / "standin").iterdir())
-    return cache.digest([rootfs.name.encode(), install.PYSPARK_VERSION.encode(), str(spark_home).encode(),
-                         Path(__file__).read_bytes(), *(p.read_bytes() for p in standin)])  # fmt: skip
+    # What goes in, not where it lies: two checkouts of one commit share the image.
+    return cache.digest([rootfs.name.encode(), install.PYSPARK_VERSION.encode(), Path(__file__).read_bytes(),
+                         *(p.read_bytes() for p in standin)])  # fmt: skip
 
 
 def build_base(env: Mapping[str, str] | None = None) -> Image:
@@ -184,7 +185,7 @@ def build_base(env: Mapping[str, str] | None = None) -> Image:
     rootfs, debootstrap_took = build_rootfs(penv)
     spark_home = install.ensure_pyspark(quiet=True)
     tag = f"{BASE}:{install.PYSPARK_VERSION}"
-    key = base_key(rootfs, spark_home)
+    key = base_key(rootfs)
     with cache.cache_lock():
         found = cached(tag, key, penv)
         if found is not None:
