@@ -21,6 +21,7 @@ descriptors, threads and the working directory are as they were. The profile (co
 from __future__ import annotations
 
 import contextlib
+import gc
 import io
 import json
 import logging
@@ -244,14 +245,22 @@ def fd_target(fd: str) -> str:
 
 def run_isolated(capture: Capture, argv: list[str], env: dict[str, str]) -> Captured:
     """main(argv) with exactly `env` as the environment; fails if it changes the process state."""
-    before = State.now()
-    with mock.patch.dict(os.environ, env, clear=True), warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        captured = capture.run(argv, env)
-        assert dict(os.environ) == env, "main changed os.environ"
-    after = State.now()
+    # Earlier tests in this process (the container harness's Popen objects, say) may leave cyclic garbage that
+    # holds descriptors: collected during main, it would close them and look like main's doing. So no automatic
+    # collection runs between the two snapshots.
+    gc.disable()
+    try:
+        before = State.now()
+        with mock.patch.dict(os.environ, env, clear=True), warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            captured = capture.run(argv, env)
+            assert dict(os.environ) == env, "main changed os.environ"
+        after = State.now()
+    finally:
+        gc.enable()
     if after.fds != before.fds and replace(after, fds=before.fds) == before:
         opened = sorted(after.fds - before.fds)
+        assert opened, f"main closed descriptors it did not open: {sorted(before.fds - after.fds)}"
         targets = {fd: fd_target(fd) for fd in opened}
         # Threads left by earlier tests in this process (a Spark coordinator's accept loop) may open sockets
         # meanwhile: a dry run never opens a socket, so only those are set aside, and only with such threads.
