@@ -1,0 +1,333 @@
+"""Pre-launch and post-exit scripts: finding them in their directory, running one bounded, its output as log lines.
+
+Shared by the start-up stage (pre-launch, launch/prelaunch.py) and the lean supervisor (post-exit,
+supervise/postexit.py), which each give the Runner a `Host`: the process's own one poll (for the supervisor,
+also the child's stderr, the preStop channel and its reaping) and its own signals. Stdlib only.
+
+A script is started with posix_spawn(3) (no fork of lifecycle's memory, no Python in the child): in a process
+group of its own, stdin at end of file, stdout and stderr one pipe to lifecycle, the signal mask lifecycle was
+started with and every signal at its default, and no descriptor of lifecycle's but the scratch file it is given
+(lifecycle's own are close-on-exec). The Runner never blocks but in the host's poll: it reads the pipe without
+blocking, at most OUTPUT_LIMIT bytes of it become log lines, and at the deadline the script's process group gets
+SIGTERM, then SIGKILL after LIFECYCLE_KILL_GRACE.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import stat
+import time
+
+from lifecycle.errors import EX_CONFIG, EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND, LifecycleError
+from lifecycle.knobs import signal_name
+from lifecycle.log import Log
+from lifecycle.process import exit_code, open_pidfd, send_signal
+from lifecycle.redaction import REDACTED, private_key_open
+from lifecycle.signals import IGNORED_BY_LIFECYCLE, PYTHON_IGNORED, forwardable
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Protocol
+
+    class Host(Protocol):
+        """What the process running the scripts does while it waits for one."""
+
+        def wait(self, fds: list[int], timeout: float | None) -> None:
+            """One poll: these descriptors (POLLIN) and whatever the process serves meanwhile."""
+
+        def reaped(self, pid: int) -> int | None:
+            """The wait status of `pid` once it has exited (reaped here or by the host), else None."""
+
+        def stop_signal(self) -> int | None:
+            """A signal that asks to stop the run (pre-launch: SIGTERM, SIGINT), once one has come."""
+
+
+PRE_LAUNCH, POST_EXIT = "pre-launch", "post-exit"
+# What lifecycle gives a script in its environment (README, Scripts), besides the container's own variables.
+ENV_FILE = "LIFECYCLE_ENV_FILE"  # pre-launch: where to write NAME=value lines (launch/exports.py)
+MODE = "LIFECYCLE_MODE"  # driver, executor or pass-through
+CHILD_EXIT_CODE = "LIFECYCLE_CHILD_EXIT_CODE"  # post-exit: the child's code, 128+N for signal N
+CHILD_SIGNAL = "LIFECYCLE_CHILD_SIGNAL"  # post-exit: the signal that ended it (SIGTERM), or empty
+EXIT_CODE = "LIFECYCLE_EXIT_CODE"  # post-exit: the code lifecycle exits with (after LIFECYCLE_EXIT_REMAP)
+EXIT_REASON = "LIFECYCLE_EXIT_REASON"  # post-exit: completed, failed, killed, oom-killed, decommissioned, deadline
+EXIT_MESSAGE = "LIFECYCLE_EXIT_MESSAGE"  # post-exit: the reason as the termination message's first line says it
+CHILD_STDERR = "LIFECYCLE_CHILD_STDERR"  # post-exit: a file with the child's last stderr lines, secrets redacted
+SCRIPT_VARIABLES = (ENV_FILE, MODE, CHILD_EXIT_CODE, CHILD_SIGNAL, EXIT_CODE, EXIT_REASON, EXIT_MESSAGE, CHILD_STDERR)
+
+LINE_LIMIT = 4096  # characters of one log line; a longer output line is logged in pieces
+OUTPUT_LIMIT = 1 << 20  # bytes of a script's output that become log lines; the rest is read and counted
+READ_CHUNKS = 16  # reads of 64 KiB per wake, so a chatty script cannot starve the host's other work
+TAIL_LINES = 20  # a failed pre-launch script's last lines, for the termination message
+
+
+class Script:
+    """An executable found in a script directory."""
+
+    __slots__ = ("name", "path")
+
+    def __init__(self, name: str, path: str) -> None:
+        self.name, self.path = name, path
+
+    def __repr__(self) -> str:
+        return f"Script({self.name!r})"
+
+
+def find(directory: str, variable: str) -> tuple[list[Script], list[str]]:
+    """(the executables in `directory`, in lexical order of their names' bytes; the names skipped because they are
+    not executable). Names starting with `.` and subdirectories are left out; a missing directory holds none. A
+    path that is not a directory, or one that cannot be read, is a configuration error naming `variable`."""
+    if not directory:
+        return [], []
+    try:
+        names = os.listdir(directory)
+    except FileNotFoundError:  # no directory: no scripts (the default paths exist only in images that use them)
+        return [], []
+    except NotADirectoryError:
+        raise LifecycleError(f"{variable}: {directory!r} is not a directory (expected a directory of executables, "
+                             "or empty for none)", EX_CONFIG) from None  # fmt: skip
+    except OSError as exc:
+        raise LifecycleError(f"{variable}: cannot list {directory!r}: {exc.strerror} (expected a directory "
+                             "lifecycle's user can read, or empty for none)", EX_CONFIG) from None  # fmt: skip
+    scripts, skipped = [], []
+    for name in sorted(names, key=os.fsencode):  # byte order, as run-parts(8) in the C locale
+        if name.startswith("."):
+            continue
+        path = os.path.join(directory, name)
+        try:
+            mode = os.stat(path).st_mode
+        except OSError:  # a dangling symlink, or gone meanwhile
+            skipped.append(name)
+            continue
+        if stat.S_ISDIR(mode):
+            continue
+        if stat.S_ISREG(mode) and os.access(path, os.X_OK):
+            scripts.append(Script(name, path))
+        else:
+            skipped.append(name)
+    return scripts, skipped
+
+
+class Result:
+    """How one script ended."""
+
+    def __init__(self, script: Script, stage: str, duration: float) -> None:
+        self.script, self.stage, self.duration = script, stage, duration
+        self.code: int | None = None  # shell-style: 128+N for signal N; 126/127 when it could not be executed
+        self.signal: int | None = None
+        self.error = ""  # why it could not be executed
+        self.timed_out: float | None = None  # the timeout it ran past, in seconds
+        self.timeout_knob = ""
+        self.stopped: int | None = None  # the stop signal it was sent
+        self.tail: tuple[str, ...] = ()
+        self.lines: Lines | None = None  # its output, until reported
+
+    @property
+    def ok(self) -> bool:
+        return self.code == 0 and self.timed_out is None and self.stopped is None
+
+    @property
+    def outcome(self) -> str:
+        if self.stopped is not None:
+            return "stopped"
+        if self.timed_out is not None:
+            return "timed-out"
+        return "ok" if self.ok else "failed"
+
+    def status(self) -> str:
+        """What happened, as a log line or the termination message says it."""
+        if self.error:
+            return f"cannot be executed: {self.error}"
+        ended = f"was killed by {signal_name(self.signal)}" if self.signal else f"exited with code {self.code}"
+        if self.stopped is not None:
+            return f"was sent {signal_name(self.stopped)} (lifecycle was asked to stop) and {ended}"
+        if self.timed_out is not None:
+            return f"timed out after {self.timed_out:g}s ({self.timeout_knob}) and {ended}"
+        return ended
+
+    def record(self) -> dict[str, Any]:
+        """The script's fields in the JSON log (its own line, and the transition that leaves its state)."""
+        return {
+            "script": self.script.name,
+            "outcome": self.outcome,
+            "exit_code": self.code,
+            "signal": signal_name(self.signal) if self.signal else None,
+            "duration_ms": round(self.duration * 1000.0, 3),
+        }
+
+
+def spawn_script(path: str, env: dict[str, str], mask: set[int]) -> tuple[int, int]:
+    """Start the script: (pid, the read end of its output pipe, non-blocking). OSError when it cannot be executed
+    (glibc's posix_spawn reports the exec's errno: ENOENT, EACCES, ENOEXEC for a file without a #! line)."""
+    read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
+    stdin_fd, closed = os.pipe2(os.O_CLOEXEC)  # stdin: a pipe whose writer is closed reads end of file at once
+    os.close(closed)
+    defaults = {*forwardable(), signal.SIGCHLD, *IGNORED_BY_LIFECYCLE, *PYTHON_IGNORED}
+    actions = [(os.POSIX_SPAWN_DUP2, stdin_fd, 0), (os.POSIX_SPAWN_DUP2, write_fd, 1),
+               (os.POSIX_SPAWN_DUP2, write_fd, 2)]  # fmt: skip
+    try:
+        pid = os.posix_spawn(path, [path], env, file_actions=actions, setpgroup=0, setsigmask=mask,
+                             setsigdef=defaults)  # fmt: skip
+    except BaseException:
+        os.close(read_fd)
+        raise
+    finally:
+        os.close(write_fd)
+        os.close(stdin_fd)
+    os.set_blocking(read_fd, False)
+    return pid, read_fd
+
+
+class Lines:
+    """A script's output as log lines `NAME: line`: at most OUTPUT_LIMIT bytes of it, each line at most LINE_LIMIT
+    characters, redacted as every log line is; lines inside a private-key block are shown as <redacted>. `live`
+    logs each line as it comes; otherwise they wait for `finish` (pre-launch: until the script's exports are
+    known secrets too). The last TAIL_LINES lines shown are kept."""
+
+    def __init__(self, log: Log, script: Script, stage: str, live: bool) -> None:
+        self.log, self.script, self.stage, self.live = log, script, stage, live
+        self.pending = b""
+        self.taken = self.dropped = 0
+        self.in_key = False
+        self.tail: list[str] = []
+
+    def feed(self, data: bytes) -> None:
+        room = max(0, OUTPUT_LIMIT - self.taken)
+        self.taken += min(room, len(data))
+        self.dropped += max(0, len(data) - room)
+        self.pending += data[:room]
+        if self.live:
+            self.emit(final=False)
+
+    def pump(self, fd: int, chunks: int = READ_CHUNKS) -> bool:
+        """Read what the pipe holds now (at most `chunks` reads); False at end of file."""
+        for _ in range(chunks):
+            try:
+                data = os.read(fd, 65536)
+            except (BlockingIOError, InterruptedError):  # drained for now (ok to proceed)
+                return True
+            if not data:
+                return False
+            self.feed(data)
+        return True
+
+    def emit(self, final: bool) -> None:
+        *lines, rest = self.pending.split(b"\n")
+        if final and rest:
+            lines.append(rest)
+            rest = b""
+        self.pending = rest
+        for raw in lines:
+            self.show(raw.decode("utf-8", "surrogateescape"))
+
+    def show(self, line: str) -> None:
+        if self.in_key:  # inside a private-key block that an earlier line opened: nothing of it is shown
+            end = line.find("-----END ")
+            line = REDACTED if end < 0 else REDACTED + line[end:]
+            self.in_key = end < 0 or private_key_open(line)
+        else:
+            self.in_key = private_key_open(line)  # the log's redactor hides the rest of this line itself
+        for start in range(0, max(len(line), 1), LINE_LIMIT):
+            piece = line[start : start + LINE_LIMIT]
+            self.log.info("script-output", f"{self.script.name}: {piece}", script=self.script.name, stage=self.stage)
+            self.tail = [*self.tail[-(TAIL_LINES - 1) :], piece]
+
+    def finish(self) -> None:
+        self.emit(final=True)
+        if self.dropped:
+            self.log.warning("script-output", f"{self.script.name}: {self.dropped} more bytes of output were read "
+                             f"but not logged (at most {OUTPUT_LIMIT} are)", script=self.script.name)  # fmt: skip
+
+
+class Runner:
+    """Runs scripts one at a time for a host process, each bounded by a deadline, and reports each one's end."""
+
+    def __init__(self, log: Log, stage: str, host: Host, kill_grace: float, mask: set[int], live: bool) -> None:
+        self.log, self.stage, self.host, self.kill_grace = log, stage, host, kill_grace
+        self.mask, self.live = mask, live
+
+    def run(self, script: Script, env: dict[str, str], deadline: float | None, timeout: tuple[float, str]) -> Result:
+        """Run one script to its end (or the deadline's SIGTERM and the kill grace's SIGKILL); `timeout` is what
+        the deadline came from (seconds, the knob), for the messages. Its output goes through `Lines`."""
+        started = time.monotonic()
+        lines = Lines(self.log, script, self.stage, self.live)
+        result = Result(script, self.stage, 0.0)
+        try:
+            pid, read_fd = spawn_script(script.path, env, self.mask)
+        except OSError as exc:
+            result.code = EXIT_NOT_FOUND if exc.errno in (errno.ENOENT, errno.ENOTDIR) else EXIT_NOT_EXECUTABLE
+            result.error = os.strerror(exc.errno) if exc.errno else str(exc)
+            result.duration = time.monotonic() - started
+            return self.ended(result, lines)
+        self.log.info("script", f"{self.stage} script {script.name} started (pid {pid})", script=script.name,
+                      stage=self.stage, script_pid=pid)  # fmt: skip
+        status = self.wait_for(pid, read_fd, lines, result, deadline, timeout)
+        result.duration = time.monotonic() - started
+        result.code, result.signal = exit_code(status)
+        return self.ended(result, lines)
+
+    def wait_for(self, pid: int, fd: int, lines: Lines, result: Result, deadline: float | None,
+                 timeout: tuple[float, str]) -> int:  # fmt: skip
+        """The script's wait status, pumping its output meanwhile; SIGTERM at the deadline or on a stop signal,
+        SIGKILL after the kill grace."""
+        pidfd = open_pidfd(pid)
+        read_fd: int | None = fd
+        kill_at: float | None = None
+        try:
+            while True:
+                status = self.host.reaped(pid)
+                if status is not None:
+                    break
+                now = time.monotonic()
+                stop = self.host.stop_signal()
+                if stop is not None and result.stopped is None:
+                    result.stopped, kill_at = stop, now + self.kill_grace
+                    self.signal(pid, stop)
+                if deadline is not None and now >= deadline and result.timed_out is None and result.stopped is None:
+                    result.timed_out, result.timeout_knob = timeout
+                    kill_at = now + self.kill_grace
+                    self.log.warning("script", f"{self.stage} script {result.script.name} ran past {timeout[0]:g}s "
+                                     f"({timeout[1]}): SIGTERM, then SIGKILL after {self.kill_grace:g}s",
+                                     script=result.script.name)  # fmt: skip
+                    self.signal(pid, signal.SIGTERM)
+                if kill_at is not None and now >= kill_at:
+                    kill_at = None
+                    self.signal(pid, signal.SIGKILL)
+                pending = [t for t in (kill_at, deadline if result.timed_out is None else None) if t is not None]
+                wake = min(pending) - now if pending else None
+                self.host.wait([f for f in (pidfd, read_fd) if f is not None], None if wake is None else max(wake, 0))
+                if read_fd is not None and not lines.pump(read_fd):
+                    os.close(read_fd)
+                    read_fd = None
+        finally:
+            if pidfd is not None:
+                os.close(pidfd)
+            if read_fd is not None:
+                lines.pump(read_fd, chunks=64)  # what it wrote last; a process it left behind cannot hold us
+                os.close(read_fd)
+        return status
+
+    def signal(self, pid: int, sig: int) -> None:
+        """To the script's process group (what it started goes too), and to the script if it left the group."""
+        try:
+            send_signal(pid, sig, group=True)
+        except PermissionError:  # it became another user (a setuid program): the deadline cannot end it
+            self.log.warning("script", f"not permitted to send {signal_name(sig)} to {self.stage} script (pid {pid})")
+
+    def ended(self, result: Result, lines: Lines) -> Result:
+        result.lines = lines
+        if self.live:
+            self.report(result)
+        return result
+
+    def report(self, result: Result) -> None:
+        """Log the script's output (if it waited) and how it ended, with its timing (the `script` record)."""
+        if result.lines is not None:
+            result.lines.finish()
+            result.tail = tuple(result.lines.tail)
+            result.lines = None
+        name = result.script.name
+        level = "info" if result.ok or self.stage == PRE_LAUNCH else "warning"  # pre-launch: the caller's policy
+        self.log.emit(level, "script", f"{self.stage} script {name} {result.status()} in {result.duration:.3f}s",
+                      stage=self.stage, **result.record())  # fmt: skip
