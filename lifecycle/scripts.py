@@ -222,10 +222,12 @@ class Lines:
             self.show(raw.decode("utf-8", "surrogateescape"))
 
     def show(self, line: str) -> None:
-        if self.in_key:  # inside a private-key block that an earlier line opened: nothing of it is shown
-            end = line.find("-----END ")
-            line = REDACTED if end < 0 else REDACTED + line[end:]
-            self.in_key = end < 0 or private_key_open(line)
+        if self.in_key:  # inside a private-key block an earlier line opened: nothing of it is shown, its END
+            end = line.find("-----END ")  # marker neither (the log's redactor would hide the line's name with it)
+            close = line.find("-----", end + 9) if end >= 0 else -1
+            rest = line[close + 5 :] if close >= 0 else ""
+            line = REDACTED + rest
+            self.in_key = close < 0 or private_key_open(rest)
         else:
             self.in_key = private_key_open(line)  # the log's redactor hides the rest of this line itself
         for start in range(0, max(len(line), 1), LINE_LIMIT):

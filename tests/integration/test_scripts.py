@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,7 +27,8 @@ from tests.helpers.supervised import PRINT_SIGNALS, READY, Outcome, Runs, env_fo
 
 pytestmark = pytest.mark.integration
 
-SHOW_ENV = (sys.executable, "-c", "import json, os, sys; print(json.dumps({k: os.environ.get(k) for k in sys.argv[1:]}))")
+SHOW_ENV = (sys.executable, "-c",
+            "import json, os, sys; print(json.dumps({k: os.environ.get(k) for k in sys.argv[1:]}))")  # fmt: skip
 
 
 class Ready:
@@ -56,6 +59,13 @@ def pre(tmp_path: Path) -> Path:
 @pytest.fixture
 def post(tmp_path: Path) -> Path:
     return tmp_path / "post-exit.d"
+
+
+def sh_script(directory: Path, name: str, body: str) -> None:
+    """An executable /bin/sh script `directory/name` (the directory is created)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / name).write_text("#!/bin/sh\n" + body)
+    (directory / name).chmod(0o755)
 
 
 def scripts_env(pre: Path, post: Path, **more: str) -> dict[str, str]:
@@ -131,10 +141,8 @@ def test_exports_keep_equals_signs_spaces_quotes_and_multi_line_values(
 def test_the_env_file_is_in_memory_and_gone_afterwards(runs: Runs, pre: Path, post: Path, tmp_path: Path) -> None:
     """LIFECYCLE_ENV_FILE should be /proc/self/fd/N (a memfd: nothing on any filesystem), usable with >> from sh,
     and LIFECYCLE_MODE should say the mode."""
-    pre.mkdir()
-    (pre / "10-sh").write_text('#!/bin/sh\necho "file=$LIFECYCLE_ENV_FILE mode=$LIFECYCLE_MODE"\n'
-                               'echo "FROM_SH=$(readlink "$LIFECYCLE_ENV_FILE")" >> "$LIFECYCLE_ENV_FILE"\n')  # fmt: skip
-    (pre / "10-sh").chmod(0o755)
+    sh_script(pre, "10-sh", 'echo "file=$LIFECYCLE_ENV_FILE mode=$LIFECYCLE_MODE"\n'
+                            'echo "FROM_SH=$(readlink "$LIFECYCLE_ENV_FILE")" >> "$LIFECYCLE_ENV_FILE"\n')
     outcome = runs.run([*SHOW_ENV, "FROM_SH"], scripts_env(pre, post), pid1=False)
 
     assert outcome.code == 0, outcome.stderr
@@ -229,8 +237,10 @@ def test_a_script_past_its_timeout_gets_sigterm_and_stops_the_start_up(
 
     assert outcome.code == 69, outcome.stderr
     assert script_lines(outcome, "10-slow") == ["got SIGTERM"]
-    assert error_lines(outcome) == ["error: pre-launch script 10-slow timed out after 1s (LIFECYCLE_PRE_LAUNCH_TIMEOUT) "
-                                    "and exited with code 0: nothing launched (LIFECYCLE_PRE_LAUNCH_FAILURE=stop)"]  # fmt: skip
+    assert error_lines(outcome) == [
+        "error: pre-launch script 10-slow timed out after 1s (LIFECYCLE_PRE_LAUNCH_TIMEOUT) and exited with code 0: "
+        "nothing launched (LIFECYCLE_PRE_LAUNCH_FAILURE=stop)"
+    ]
     assert outcome.lines == []
 
 
@@ -399,7 +409,7 @@ def test_a_failing_post_exit_script_never_changes_the_exit_code(runs: Runs, pre:
     (left,) = [r for r in records if r.get("trigger") == "scripts_finished"]
     assert [result["script"] for result in left["results"]] == ["10-fail", "20-next"]
     assert all(result["duration_ms"] >= 0 for result in left["results"])
-    assert [r for r in records if r["event"] == "terminated"][0]["exit_code"] == 5
+    assert next(r for r in records if r["event"] == "terminated")["exit_code"] == 5
 
 
 def test_post_exit_scripts_are_bounded_by_the_post_exit_timeout(
@@ -439,3 +449,76 @@ def test_post_exit_scripts_get_the_childs_stderr_tail(runs: Runs, pre: Path, pos
     assert lines[1:] == ["tail: one", "tail: password=<redacted>", "tail: three"]
     own = [line for line in outcome.stderr.splitlines() if line.startswith("lifecycle:")]  # the child's pass as is
     assert "dbpw-1f2e3d4c" not in "\n".join(own)
+
+
+# ---- secrets and identity -------------------------------------------------------------------------------------
+
+KNOWN = "dbpassword-5c3e9a71"  # a secret-named variable of the pod
+EXPORTED = "exportedtoken-8b2f4d60"  # exported by a script under a secret-looking name
+SHAPED = "shapedsecret-1a7c3e95"  # printed as `password=…`
+KEY_BODY = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7keybody"
+PEM = f"-----BEGIN PRIVATE KEY-----\n{KEY_BODY}\nsecondkeyline-77e1d2\n-----END PRIVATE KEY-----"
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_secrets_in_script_output_and_exports_are_never_logged(
+    runs: Runs, pre: Path, post: Path, tmp_path: Path, log_format: str
+) -> None:
+    """A pre-launch script that prints a known secret, a `password=` value, the token it then exports under a secret
+    name and a private key line by line, and a post-exit script that prints the token, should have none of them in
+    lifecycle's log or the termination message; the secret name itself is never logged either."""
+    termination = tmp_path / "termination-log"
+    termination.write_text("")
+    pre.mkdir()
+    (pre / "10-fetch").write_text(
+        "#!/bin/sh\n"
+        'echo "db is $DB_PASSWORD"\n'
+        f'echo "password={SHAPED}"\n'
+        f'echo "got {EXPORTED}"\n'
+        f"printf '%s\\n' '{PEM}'\n"
+        f'echo "MY_API_TOKEN={EXPORTED}" >> "$LIFECYCLE_ENV_FILE"\n'
+        f"printf 'SERVICE_PRIVATE_KEY<<EOF\\n%s\\nEOF\\n' '{PEM}' >> \"$LIFECYCLE_ENV_FILE\"\n"
+        'echo "PLAIN=visible" >> "$LIFECYCLE_ENV_FILE"\n'
+    )
+    (pre / "10-fetch").chmod(0o755)
+    post.mkdir()
+    (post / "10-report").write_text('#!/bin/sh\necho "token $MY_API_TOKEN"\n')
+    (post / "10-report").chmod(0o755)
+    env = scripts_env(pre, post, DB_PASSWORD=KNOWN, LIFECYCLE_LOG_FORMAT=log_format,
+                      LIFECYCLE_TERMINATION_LOG=str(termination))  # fmt: skip
+    outcome = runs.run(["sh", "-c", 'echo "child token $MY_API_TOKEN" >&2; exit 1'], env, pid1=False)
+
+    assert outcome.code == 1, outcome.stderr
+    own = "\n".join(line for line in outcome.stderr.splitlines() if not line.startswith("child token"))
+    for secret in (KNOWN, EXPORTED, SHAPED, KEY_BODY, "secondkeyline-77e1d2"):
+        assert secret not in own, secret
+        assert secret not in termination.read_text(), secret
+    assert "MY_API_TOKEN" not in own and "SERVICE_PRIVATE_KEY" not in own
+    assert "PLAIN" in own  # the names that do not look secret are logged
+    assert "child token <redacted>" in termination.read_text()  # the supervisor knows the exported value
+    if log_format == "text":
+        shown = ["db is <redacted>", "password=<redacted>", "got <redacted>", "-----BEGIN PRIVATE KEY-----<redacted>",
+                 "<redacted>", "<redacted>", "<redacted>"]  # fmt: skip
+        assert script_lines(outcome, "10-fetch") == shown, outcome.stderr
+        assert "10-fetch exported PLAIN and 2 secret-named variable(s)" in own
+        assert script_lines(outcome, "10-report") == ["token <redacted>"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run lifecycle as another uid")
+def test_a_non_root_uid_can_write_its_env_file(runs: Runs) -> None:
+    """As an unprivileged uid (OpenShift's arbitrary UID), a script should still reach LIFECYCLE_ENV_FILE through
+    /proc/self/fd (the memfd is the same uid's) and its export reach the child."""
+    root = Path(tempfile.mkdtemp(prefix="lifecycle-scripts-"))  # any uid can read it (tmp_path's parent: 0700)
+    try:
+        root.chmod(0o755)
+        sh_script(root / "pre", "10-as-nobody", 'id -u\necho "FROM_NOBODY=yes" >> "$LIFECYCLE_ENV_FILE"\n')
+        setpriv = ("/usr/bin/setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups")
+        env = scripts_env(root / "pre", root / "post")
+        outcome = runs.run(["sh", "-c", 'echo "child sees $FROM_NOBODY"'], env, pid1=False,
+                           wrapper=(*setpriv, sys.executable, "-m", "lifecycle"), cwd=Path("/"))  # fmt: skip
+    finally:
+        shutil.rmtree(root)
+
+    assert outcome.code == 0, outcome.stderr
+    assert script_lines(outcome, "10-as-nobody") == ["65534"]
+    assert outcome.lines == ["child sees yes"]
