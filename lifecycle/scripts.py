@@ -180,10 +180,11 @@ def spawn_script(path: str, env: dict[str, str], mask: set[int]) -> tuple[int, i
 
 
 class Lines:
-    """A script's output as log lines `NAME: line`: at most OUTPUT_LIMIT bytes of it, each line at most LINE_LIMIT
-    characters, redacted as every log line is; lines inside a private-key block are shown as <redacted>. `live`
-    logs each line as it comes; otherwise they wait for `finish` (pre-launch: until the script's exports are
-    known secrets too). The last TAIL_LINES lines shown are kept."""
+    """A script's output as log lines `NAME> line` (not `NAME: `, which the redactor would take for `key: value`
+    whenever the name holds a secret word, as 10-fetch-secret.sh does): at most OUTPUT_LIMIT bytes of it, each
+    line at most LINE_LIMIT characters, redacted as every log line is; lines inside a private-key block are shown
+    as <redacted>. `live` logs each line as it comes; otherwise they wait for `finish` (pre-launch: until the
+    script's exports are known secrets too). The last TAIL_LINES lines shown are kept."""
 
     def __init__(self, log: Log, script: Script, stage: str, live: bool) -> None:
         self.log, self.script, self.stage, self.live = log, script, stage, live
@@ -232,13 +233,13 @@ class Lines:
             self.in_key = private_key_open(line)  # the log's redactor hides the rest of this line itself
         for start in range(0, max(len(line), 1), LINE_LIMIT):
             piece = line[start : start + LINE_LIMIT]
-            self.log.info("script-output", f"{self.script.name}: {piece}", script=self.script.name, stage=self.stage)
+            self.log.info("script-output", f"{self.script.name}> {piece}", script=self.script.name, stage=self.stage)
             self.tail = [*self.tail[-(TAIL_LINES - 1) :], piece]
 
     def finish(self) -> None:
         self.emit(final=True)
         if self.dropped:
-            self.log.warning("script-output", f"{self.script.name}: {self.dropped} more bytes of output were read "
+            self.log.warning("script-output", f"{self.script.name}> {self.dropped} more bytes of output were read "
                              f"but not logged (at most {OUTPUT_LIMIT} are)", script=self.script.name)  # fmt: skip
 
 

@@ -8,7 +8,7 @@ import pytest
 from lifecycle import knobs, scripts
 from lifecycle.launch import exports
 
-WHERE = "pre-launch script 10-x.sh: LIFECYCLE_ENV_FILE"
+WHERE = "LIFECYCLE_ENV_FILE of pre-launch script 10-x.sh,"
 
 
 def parse(text: str | bytes) -> tuple[list[tuple[str, str]], list[str]]:

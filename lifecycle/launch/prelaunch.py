@@ -111,7 +111,7 @@ def run_one(log: Log, runner: scripts.Runner, script: scripts.Script, early: Kno
         data = scratch.read(exports.LIMIT)
     finally:
         scratch.close()
-    where = f"pre-launch script {script.name}: {scripts.ENV_FILE}"
+    where = f"{scripts.ENV_FILE} of pre-launch script {script.name},"  # no `NAME:`: it reads as `key: value`
     found: list[tuple[str, str]] = []
     if data is None:
         problems = [f"{where}: more than {exports.LIMIT} bytes (at most {exports.LIMIT} are read)"]

@@ -4,7 +4,7 @@ Run as `python -m tests.helpers.script [OPTIONS]` from a one-line shell wrapper 
 writes one). In this order it: prints each --say line on stdout and each --stderr line on stderr; prints
 `NAME=value` (repr of the value) for each --env name; appends each --export text and a newline to the file
 LIFECYCLE_ENV_FILE names; installs a handler that prints `got SIGx` for TERM, INT, HUP, USR1, USR2 and PWR
-(TERM then exits with --term-exit unless --ignore-term); writes `ready (pid: N)` into the FIFO --ready names (the
+(TERM and INT then exit with --term-exit unless --ignore-term); writes `ready (pid: N)` into the FIFO --ready names (the
 test blocks on that line: lifecycle logs a pre-launch script's output only when it exits); then, with --hold,
 waits in signal.pause() until SIGUSR1 (`released`, exit 0); and exits with --exit.
 """
@@ -31,7 +31,7 @@ def say(text: str, fd: int = 1) -> None:
 
 def on_signal(signum: int, frame: FrameType | None) -> None:
     say(f"got {signal.Signals(signum).name}")
-    if signum == signal.SIGTERM and not options.ignore_term:
+    if signum in (signal.SIGTERM, signal.SIGINT) and not options.ignore_term:
         os._exit(options.term_exit)
     if signum == signal.SIGUSR1 and options.hold:
         say("released")

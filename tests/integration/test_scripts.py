@@ -83,7 +83,7 @@ def transitions(outcome: Outcome) -> list[tuple[str, str, str]]:
 
 def script_lines(outcome: Outcome, name: str) -> list[str]:
     """What lifecycle logged of script `name`'s output (text format), in order."""
-    marker = f"] {name}: "
+    marker = f"] {name}> "
     return [line.split(marker, 1)[1] for line in outcome.stderr.splitlines() if marker in line]
 
 
@@ -167,7 +167,7 @@ def test_a_bad_export_line_is_a_configuration_error_naming_script_and_line(
     outcome = runs.run([*PRINT_SIGNALS], scripts_env(pre, post), pid1=False)
 
     assert outcome.code == 78, outcome.stderr
-    assert error_lines(outcome) == [f"error: pre-launch script 10-bad: LIFECYCLE_ENV_FILE {problem}"
+    assert error_lines(outcome) == [f"error: LIFECYCLE_ENV_FILE of pre-launch script 10-bad, {problem}"
                                     + error_lines(outcome)[0].split(problem, 1)[1]]  # fmt: skip
     assert "s3cr3t-line" not in outcome.stderr
     assert outcome.lines == []  # nothing launched
@@ -265,26 +265,28 @@ def test_a_script_ignoring_sigterm_is_killed_after_the_kill_grace(
 # ---- pre-launch: signals ------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["TERM", "INT"])
 def test_sigterm_while_a_script_runs_reaches_it_and_launches_nothing(
-    runs: Runs, pre: Path, post: Path, ready: Ready, pid1: bool
+    runs: Runs, pre: Path, post: Path, ready: Ready, pid1: bool, stop: signal.Signals
 ) -> None:
-    """SIGTERM to lifecycle while a pre-launch script runs should reach the script, and lifecycle exit 143 with
-    nothing launched and no later script run (pre-launch -> terminated by stop_requested)."""
+    """SIGTERM (or SIGINT) to lifecycle while a pre-launch script runs should reach the script, and lifecycle exit
+    128+N with nothing launched and no later script run (pre-launch -> terminated by stop_requested)."""
     install(pre, "10-hold", "--ready", str(ready.path), "--hold", "--term-exit", "0")
     install(pre, "20-never", "--say", "should not run")
     run = runs.start([*PRINT_SIGNALS], scripts_env(pre, post, LIFECYCLE_LOG_FORMAT="json"), pid1=pid1)
     ready.pid()
-    run.send(signal.SIGTERM)
+    run.send(stop)
     outcome = run.finish()
 
-    assert outcome.code == 128 + signal.SIGTERM, outcome.stderr
+    assert outcome.code == 128 + stop, outcome.stderr
     assert outcome.lines == []
     assert transitions(outcome) == [("initializing", "pre-launch", "scripts_found"),
                                     ("pre-launch", "terminated", "stop_requested")]  # fmt: skip
     records = json_records(outcome)
-    assert [r["message"] for r in records if r["event"] == "script-output"] == ["10-hold: got SIGTERM"]
+    assert [r["message"] for r in records if r["event"] == "script-output"] == [f"10-hold> got {stop.name}"]
     (end,) = [r for r in records if r["event"] == "terminated"]
-    assert end["message"] == "exit 143: stopped by SIGTERM while pre-launch script 10-hold ran: nothing launched"
+    assert end["message"] == (f"exit {128 + stop}: stopped by {stop.name} while pre-launch script 10-hold ran: "
+                              "nothing launched")  # fmt: skip
     assert [r["script"] for r in records if r["event"] == "script"] == ["10-hold", "10-hold"]  # started, ended
 
 
@@ -305,7 +307,64 @@ def test_sigpwr_while_a_script_runs_is_remembered_and_decommissions_the_child(
     assert outcome.lines[-1] == str(int(signal.SIGPWR))  # the child got the decommission signal
     assert ("running", "decommissioning", "decommission_requested") in transitions(outcome)
     assert [r["message"] for r in json_records(outcome) if r["event"] == "script-output"] == [
-        "10-hold: got SIGUSR1", "10-hold: released"]  # fmt: skip
+        "10-hold> got SIGUSR1", "10-hold> released"]  # fmt: skip
+
+
+def test_a_script_without_a_shebang_cannot_be_executed_and_stops_the_start_up(runs: Runs, pre: Path,
+                                                                               post: Path) -> None:  # fmt: skip
+    """An executable file with no #! line should fail as not executable (126), which stops the start-up (69)."""
+    pre.mkdir()
+    (pre / "10-no-shebang").write_text("echo hi\n")
+    (pre / "10-no-shebang").chmod(0o755)
+    outcome = runs.run(["true"], scripts_env(pre, post), pid1=False)
+
+    assert outcome.code == 69
+    assert error_lines(outcome) == ["error: pre-launch script 10-no-shebang cannot be executed: Exec format error: "
+                                    "nothing launched (LIFECYCLE_PRE_LAUNCH_FAILURE=stop)"]  # fmt: skip
+
+
+def test_a_script_directory_that_is_a_file_is_a_configuration_error(runs: Runs, tmp_path: Path) -> None:
+    """LIFECYCLE_PRE_LAUNCH_DIR naming a file should exit 78 with one line; a post-exit one should be an error line
+    that leaves the exit code the child's."""
+    (tmp_path / "file").write_text("")
+    outcome = runs.run(["true"], env_for(LIFECYCLE_PRE_LAUNCH_DIR=str(tmp_path / "file")), pid1=False)
+    assert outcome.code == 78
+    assert error_lines(outcome) == [f"error: LIFECYCLE_PRE_LAUNCH_DIR: {str(tmp_path / 'file')!r} is not a "
+                                    "directory (expected a directory of executables, or empty for none)"]  # fmt: skip
+
+    outcome = runs.run(["sh", "-c", "exit 4"], env_for(LIFECYCLE_POST_EXIT_DIR=str(tmp_path / "file")), pid1=False)
+    assert outcome.code == 4
+    assert error_lines(outcome)[0].endswith("is not a directory (expected a directory of executables, or empty for "
+                                            "none): no post-exit script runs")  # fmt: skip
+
+
+def test_long_output_is_logged_in_pieces_and_bounded(runs: Runs, pre: Path, post: Path) -> None:
+    """A line longer than 4096 characters should be logged in pieces; past 1 MiB the output is read, not logged."""
+    sh_script(pre, "10-chatty", "head -c 5000 /dev/zero | tr '\\0' a; echo\n"
+                                "yes $(head -c 1000 /dev/zero | tr '\\0' b) | head -n 2000\n")  # fmt: skip
+    outcome = runs.run(["true"], scripts_env(pre, post), pid1=False)
+
+    assert outcome.code == 0, outcome.stderr[-2000:]
+    lines = script_lines(outcome, "10-chatty")
+    assert lines[:2] == ["a" * 4096, "a" * 904]
+    rest = (1 << 20) - 5001  # what the first MiB holds after the long line: 1001-byte lines, the last one cut
+    assert lines[2:] == ["b" * 1000] * (rest // 1001) + ["b" * (rest % 1001)]
+    assert f"10-chatty> {5001 + 2000 * 1001 - (1 << 20)} more bytes of output were read but not logged (at most " \
+        f"{1 << 20} are)" in outcome.stderr  # fmt: skip
+
+
+def test_a_process_a_script_leaves_running_is_stopped_with_the_childs_leftovers(
+    runs: Runs, pre: Path, post: Path
+) -> None:
+    """A daemon a pre-launch script starts should keep running while the child runs and be stopped with the child's
+    other descendants when it exits (as PID 1 it is lifecycle's)."""
+    sh_script(pre, "10-daemon", "(exec sleep 600 </dev/null >/dev/null 2>&1 &)\necho started\n")
+    outcome = runs.run(["sh", "-c", "pgrep -x sleep >/dev/null && echo daemon-alive"], scripts_env(pre, post),
+                       pid1=True)  # fmt: skip
+
+    assert outcome.code == 0, outcome.stderr
+    assert outcome.lines == ["daemon-alive"]
+    assert "1 descendant process(es) left: SIGTERM" in outcome.stderr
 
 
 # ---- dry run --------------------------------------------------------------------------------------------------
@@ -390,7 +449,7 @@ def test_post_exit_scripts_get_how_the_child_ended(
     lines = outcome.stderr.splitlines()
     entered = next(i for i, line in enumerate(lines) if " -> post-exit (child_exited)" in line)
     left = next(i for i, line in enumerate(lines) if "post-exit -> terminated (scripts_finished)" in line)
-    assert entered < next(i for i, line in enumerate(lines) if "10-report: LIFECYCLE_EXIT_REASON=" in line) < left
+    assert entered < next(i for i, line in enumerate(lines) if "10-report> LIFECYCLE_EXIT_REASON=" in line) < left
     no_traceback(outcome.stderr)
 
 
@@ -431,6 +490,33 @@ def test_post_exit_scripts_are_bounded_by_the_post_exit_timeout(
     assert "post-exit script 10-stuck timed out after 1s (LIFECYCLE_POST_EXIT_TIMEOUT) and was killed by SIGKILL" \
         in outcome.stderr  # fmt: skip
     assert "warning: post-exit script 20-late skipped: LIFECYCLE_POST_EXIT_TIMEOUT (1s) has passed" in outcome.stderr
+
+
+def test_signals_during_post_exit_are_not_sent_on(runs: Runs, pre: Path, post: Path, ready: Ready,
+                                                  pid1: bool) -> None:  # fmt: skip
+    """A SIGTERM to lifecycle while a post-exit script runs (the kubelet's, once the preStop command returned)
+    should not reach the script: it finishes its work, and lifecycle exits with the child's code."""
+    install(post, "10-upload", "--ready", str(ready.path), "--hold")
+    run = runs.start(["sh", "-c", "exit 6"], scripts_env(pre, post), pid1=pid1)
+    script = run.host_pid(ready.pid())
+    run.send(signal.SIGTERM)
+    run.send(signal.SIGUSR2)
+    os.kill(script, signal.SIGUSR1)  # the upload ends on its own
+    outcome = run.finish()
+
+    assert outcome.code == 6, outcome.stderr
+    assert script_lines(outcome, "10-upload") == ["got SIGUSR1", "released"]
+
+
+def test_exec_mode_warns_that_post_exit_scripts_will_not_run(runs: Runs, pre: Path, post: Path) -> None:
+    """With LIFECYCLE_RUN_MODE=exec, post-exit scripts should be named in a warning and never run."""
+    install(post, "10-upload", "--say", "ran")
+    outcome = runs.run(["sh", "-c", "exit 0"], scripts_env(pre, post, LIFECYCLE_RUN_MODE="exec"), pid1=False)
+
+    assert outcome.code == 0
+    assert ("warning: 1 post-exit script(s) in LIFECYCLE_POST_EXIT_DIR will not run: with LIFECYCLE_RUN_MODE=exec "
+            "nothing of lifecycle is left once the command exits") in outcome.stderr  # fmt: skip
+    assert "10-upload" not in outcome.stderr
 
 
 def test_post_exit_scripts_get_the_childs_stderr_tail(runs: Runs, pre: Path, post: Path) -> None:
