@@ -14,9 +14,9 @@ if [ ! -r "$file" ]; then
     exit 1
 fi
 {
-    echo "AWS_SECRET_ACCESS_KEY<<LIFECYCLE_EOF"
+    echo "AWS_SECRET_ACCESS_KEY<<END_OF_KEY"
     cat "$file"
     [ -z "$(tail -c 1 "$file")" ] || echo  # end the value's last line
-    echo "LIFECYCLE_EOF"
+    echo "END_OF_KEY"
 } >> "$LIFECYCLE_ENV_FILE"
 echo "S3A secret key read from $file"
