@@ -4,12 +4,11 @@ Shared by the start-up stage (pre-launch, launch/prelaunch.py) and the lean supe
 supervise/postexit.py), which each give the Runner a `Host`: the process's own one poll (for the supervisor,
 also the child's stderr, the preStop channel and its reaping) and its own signals. Stdlib only.
 
-A script is started with posix_spawn(3) (no fork of lifecycle's memory, no Python in the child): in a process
-group of its own, stdin at end of file, stdout and stderr one pipe to lifecycle, the signal mask lifecycle was
-started with and every signal at its default, and no descriptor of lifecycle's but the scratch file it is given
-(lifecycle's own are close-on-exec). The Runner never blocks but in the host's poll: it reads the pipe without
-blocking, at most OUTPUT_LIMIT bytes of it become log lines, and at the deadline the script's process group gets
-SIGTERM, then SIGKILL after LIFECYCLE_KILL_GRACE.
+A script is started by fork and exec (spawn_script): in a process group of its own, stdin at end of file, stdout
+and stderr one pipe to lifecycle, the signal mask lifecycle was started with and every signal at its default, and
+no descriptor of lifecycle's but the scratch file it is given. The Runner never blocks but in the host's poll: it
+reads the pipe without blocking, at most OUTPUT_LIMIT bytes of it become log lines, and at the deadline the
+script's process group gets SIGTERM, then SIGKILL after LIFECYCLE_KILL_GRACE.
 """
 
 from __future__ import annotations
@@ -25,7 +24,7 @@ from lifecycle.knobs import signal_name
 from lifecycle.log import Log
 from lifecycle.process import exit_code, open_pidfd, send_signal
 from lifecycle.redaction import REDACTED, private_key_open
-from lifecycle.signals import IGNORED_BY_LIFECYCLE, PYTHON_IGNORED, forwardable
+from lifecycle.signals import reset_for_child
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -59,6 +58,7 @@ SCRIPT_VARIABLES = (ENV_FILE, MODE, CHILD_EXIT_CODE, CHILD_SIGNAL, EXIT_CODE, EX
 LINE_LIMIT = 4096  # characters of one log line; a longer output line is logged in pieces
 OUTPUT_LIMIT = 1 << 20  # bytes of a script's output that become log lines; the rest is read and counted
 READ_CHUNKS = 16  # reads of 64 KiB per wake, so a chatty script cannot starve the host's other work
+MAX_FD = 1 << 20  # close_range(2) above the kept descriptors, whatever RLIMIT_NOFILE says
 TAIL_LINES = 20  # a failed pre-launch script's last lines, for the termination message
 
 
@@ -157,24 +157,50 @@ class Result:
         }
 
 
-def spawn_script(path: str, env: dict[str, str], mask: set[int]) -> tuple[int, int]:
+def spawn_script(path: str, env: dict[str, str], mask: set[int], keep: int | None = None) -> tuple[int, int]:
     """Start the script: (pid, the read end of its output pipe, non-blocking). OSError when it cannot be executed
-    (glibc's posix_spawn reports the exec's errno: ENOENT, EACCES, ENOEXEC for a file without a #! line)."""
+    (ENOENT, EACCES, ENOEXEC for a file without a #! line), reported through a close-on-exec pipe as subprocess
+    does. fork and exec, as launch/spawn.py starts the child: posix_spawn(3) would be lighter, but glibc's leaves
+    its two internal real-time signals (32, 33) ignored in the child, and an ignored signal stays ignored across
+    exec. The caller has every signal blocked or only enqueued (no handler of ours runs in the child)."""
     read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
     stdin_fd, closed = os.pipe2(os.O_CLOEXEC)  # stdin: a pipe whose writer is closed reads end of file at once
     os.close(closed)
-    defaults = {*forwardable(), signal.SIGCHLD, *IGNORED_BY_LIFECYCLE, *PYTHON_IGNORED}
-    actions = [(os.POSIX_SPAWN_DUP2, stdin_fd, 0), (os.POSIX_SPAWN_DUP2, write_fd, 1),
-               (os.POSIX_SPAWN_DUP2, write_fd, 2)]  # fmt: skip
+    errors_fd, report_fd = os.pipe2(os.O_CLOEXEC)
     try:
-        pid = os.posix_spawn(path, [path], env, file_actions=actions, setpgroup=0, setsigmask=mask,
-                             setsigdef=defaults)  # fmt: skip
+        pid = os.fork()
+        if pid == 0:  # the child: only async-signal-safe work, then exec
+            try:
+                os.setpgid(0, 0)  # its own process group: a deadline's signal reaches what it started too
+                os.dup2(stdin_fd, 0)
+                os.dup2(write_fd, 1)
+                os.dup2(write_fd, 2)
+                low = 3
+                for fd in sorted({report_fd, *([keep] if keep is not None else [])}):
+                    os.closerange(low, fd)
+                    low = fd + 1
+                os.closerange(low, MAX_FD)
+                reset_for_child((), mask)
+                os.execve(path, [path], env)
+            except OSError as exc:
+                os.write(report_fd, str(exc.errno or 0).encode())
+            except BaseException:
+                os.write(report_fd, b"0")
+            finally:
+                os._exit(EXIT_NOT_FOUND)
     except BaseException:
         os.close(read_fd)
         raise
     finally:
-        os.close(write_fd)
-        os.close(stdin_fd)
+        for fd in (write_fd, stdin_fd, report_fd):
+            os.close(fd)
+    with os.fdopen(errors_fd, "rb") as pipe:
+        data = pipe.read()  # end of file at the child's exec: bounded by the exec itself
+    if data:
+        os.close(read_fd)
+        os.waitpid(pid, 0)
+        code = int(data)
+        raise OSError(code, os.strerror(code) if code else "exec failed", path)
     os.set_blocking(read_fd, False)
     return pid, read_fd
 
@@ -250,14 +276,16 @@ class Runner:
         self.log, self.stage, self.host, self.kill_grace = log, stage, host, kill_grace
         self.mask, self.live = mask, live
 
-    def run(self, script: Script, env: dict[str, str], deadline: float | None, timeout: tuple[float, str]) -> Result:
+    def run(self, script: Script, env: dict[str, str], deadline: float | None, timeout: tuple[float, str],
+            keep: int | None = None) -> Result:  # fmt: skip
         """Run one script to its end (or the deadline's SIGTERM and the kill grace's SIGKILL); `timeout` is what
-        the deadline came from (seconds, the knob), for the messages. Its output goes through `Lines`."""
+        the deadline came from (seconds, the knob), for the messages; `keep`, the one descriptor of lifecycle's the
+        script gets (its scratch file's). Its output goes through `Lines`."""
         started = time.monotonic()
         lines = Lines(self.log, script, self.stage, self.live)
         result = Result(script, self.stage, 0.0)
         try:
-            pid, read_fd = spawn_script(script.path, env, self.mask)
+            pid, read_fd = spawn_script(script.path, env, self.mask, keep)
         except OSError as exc:
             result.code = EXIT_NOT_FOUND if exc.errno in (errno.ENOENT, errno.ENOTDIR) else EXIT_NOT_EXECUTABLE
             result.error = os.strerror(exc.errno) if exc.errno else str(exc)

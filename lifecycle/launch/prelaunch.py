@@ -107,7 +107,8 @@ def run_one(log: Log, runner: scripts.Runner, script: scripts.Script, early: Kno
     try:
         env = {**os.environ, scripts.ENV_FILE: scratch.path, scripts.MODE: mode}
         timeout = early.pre_launch_timeout
-        result = runner.run(script, env, time.monotonic() + timeout, (timeout, knobs.PRE_LAUNCH_TIMEOUT))
+        result = runner.run(script, env, time.monotonic() + timeout, (timeout, knobs.PRE_LAUNCH_TIMEOUT),
+                            scratch.fd if scratch.inherit else None)  # fmt: skip
         data = scratch.read(exports.LIMIT)
     finally:
         scratch.close()

@@ -94,7 +94,8 @@ def run_all(actions: SupervisorActions, found: list[scripts.Script], outcome: Ou
         scratch = stderr_file(actions)
         env = dict(base) if scratch is None else {**base, scripts.CHILD_STDERR: scratch.path}
         try:
-            results.append(runner.run(script, env, deadline, (timeout, knobs.POST_EXIT_TIMEOUT)))
+            keep = scratch.fd if scratch is not None and scratch.inherit else None
+            results.append(runner.run(script, env, deadline, (timeout, knobs.POST_EXIT_TIMEOUT), keep))
         finally:
             if scratch is not None:
                 scratch.close()

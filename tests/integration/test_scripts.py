@@ -138,6 +138,26 @@ def test_exports_keep_equals_signs_spaces_quotes_and_multi_line_values(
     assert "10-export exported EQ, SPACES, QUOTED, MULTI" in outcome.stderr
 
 
+def test_a_script_starts_with_a_clean_signal_state_no_descriptor_of_lifecycles_and_empty_stdin(
+    runs: Runs, pre: Path, post: Path, pid1: bool
+) -> None:
+    """A script should start with nothing blocked or ignored (lifecycle blocks every signal during start-up and
+    ignores SIGPIPE), with stdin at end of file, and with fds 0-2 and its env file only (post-exit: 0-2 and the
+    child's stderr file): not the supervisor's channel, pipes or pidfds."""
+    report = ("echo \"stdin=$(cat)\"\ngrep -E '^Sig(Blk|Ign)' /proc/self/status | tr -d '\\t'\n"
+              "echo fds=$(ls /proc/self/fd | sort -n | tr '\\n' ' ')\n")  # fmt: skip
+    sh_script(pre, "10-pre", report)
+    sh_script(post, "10-post", report)
+    outcome = runs.run(["true"], scripts_env(pre, post), pid1=pid1)
+
+    assert outcome.code == 0, outcome.stderr
+    for name in ("10-pre", "10-post"):
+        lines = script_lines(outcome, name)
+        assert lines[:3] == ["stdin=", "SigBlk:0000000000000000", "SigIgn:0000000000000000"], lines
+        fds = lines[3].removeprefix("fds=").split()
+        assert fds[:3] == ["0", "1", "2"] and len(fds) == 5, lines  # ls's own listing, and the scratch file
+
+
 def test_the_env_file_is_in_memory_and_gone_afterwards(runs: Runs, pre: Path, post: Path, tmp_path: Path) -> None:
     """LIFECYCLE_ENV_FILE should be /proc/self/fd/N (a memfd: nothing on any filesystem), usable with >> from sh,
     and LIFECYCLE_MODE should say the mode."""
