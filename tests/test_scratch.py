@@ -70,3 +70,24 @@ def test_a_file_instead_of_a_directory_is_a_configuration_error(tmp_path: Path) 
     assert caught.value.exit_code == EX_CONFIG
     assert caught.value.message == (f"LIFECYCLE_PRE_LAUNCH_DIR: {str(tmp_path / 'file')!r} is not a directory "
                                     "(expected a directory of executables, or empty for none)")  # fmt: skip
+
+
+def test_no_place_for_the_env_file_stops_the_start_up_with_71(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Without memfd_create and without a writable directory, a pre-launch script cannot be given LIFECYCLE_ENV_FILE:
+    the start-up should stop with 71 (EX_OSERR), one line naming the script, before the script runs."""
+    from lifecycle.errors import EX_OSERR
+    from lifecycle.knobs import Knobs
+    from lifecycle.launch import prelaunch
+    from lifecycle.log import Log
+
+    monkeypatch.delattr(os, "memfd_create")  # a kernel or seccomp profile without it
+    monkeypatch.setattr(scratch, "FALLBACK_DIRS", (str(tmp_path / "none"),))
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "none-either"))
+    script = scripts.Script("10-x", str(tmp_path / "never-run"))
+    with open(os.devnull, "w") as sink, pytest.raises(LifecycleError) as caught:
+        log = Log(fd=sink.fileno())
+        runner = scripts.Runner(log, scripts.PRE_LAUNCH, None, 1.0, set(), live=False)  # type: ignore[arg-type]
+        prelaunch.run_one(log, runner, script, Knobs(), "executor")
+    assert caught.value.exit_code == EX_OSERR
+    assert caught.value.message.startswith("cannot create LIFECYCLE_ENV_FILE for pre-launch script 10-x: no "
+                                           "memfd_create and no writable directory for it")  # fmt: skip
