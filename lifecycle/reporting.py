@@ -38,7 +38,7 @@ class Reporter:
             source=source,
             dest=dest,
             trigger=event.event.name,
-            **{key: event.kwargs[key] for key in ("scripts", "results") if key in event.kwargs},
+            **{key: event.kwargs[key] for key in ("scripts", "results") if event.kwargs.get(key)},
         )
 
     def terminate(self, event: EventData) -> None:

@@ -51,6 +51,9 @@ class StartUpHost:
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         signal.pthread_sigmask(signal.SIG_BLOCK, self.handled)  # from here on pending again, for the child
+        for sig in self.inbox.drain():  # a stop that came after the last script's end: not lost, but pending
+            if sig in self.stops and self.stopped is None:  # again, so it reaches the child as any signal sent
+                os.kill(os.getpid(), sig)  # during the rest of start-up does (blocked: never dropped, PID 1 or not)
         self.inbox.restore()
         os.close(self.inbox.read_fd)
         os.close(self.inbox.write_fd)

@@ -93,6 +93,21 @@ def child_env(outcome: Outcome) -> dict[str, str | None]:
     return found
 
 
+def test_without_scripts_the_states_and_the_log_are_as_before(runs: Runs, pre: Path, post: Path) -> None:
+    """With no script in either directory (missing or empty), lifecycle should pass neither pre-launch nor post-exit
+    and log exactly the records it logged before scripts existed."""
+    post.mkdir()  # empty
+    outcome = runs.run(["sh", "-c", "exit 0"], scripts_env(pre, post, LIFECYCLE_LOG_FORMAT="json"), pid1=False)
+
+    assert outcome.code == 0, outcome.stderr
+    assert transitions(outcome) == [("initializing", "env-resolved", "settings_loaded"),
+                                    ("env-resolved", "launching", "plan_built"),
+                                    ("launching", "running", "child_started"),
+                                    ("running", "terminated", "child_exited")]  # fmt: skip
+    records = json_records(outcome)
+    assert not [r for r in records if {"scripts", "results"} & set(r) or r["event"].startswith("script")]
+
+
 # ---- pre-launch: order, environment, exports ----------------------------------------------------------------
 
 
