@@ -2,15 +2,16 @@
 
 ::
 
-    initializing --settings_loaded------------------------------> env-resolved --plan_built--> launching
-        |                                                            ^                               |
-        +--scripts_found--> pre-launch --settings_loaded-------------+                  child_started |
-                              |  (stop_requested: SIGTERM while a script runs)                        v
-        terminated <--child_exited [no post-exit scripts]-- decommissioning <--decommission_requested-- running
-            ^   ^  ^                                  |  ^  (deadline_passed: SIGTERM, later SIGKILL; a second
-            |   |  +--scripts_finished-- post-exit <--+--+   decommission_requested changes nothing)
-            |   |                        (child_exited [post-exit scripts], from running or decommissioning)
-            +--failed-- (every state but terminated)
+    initializing --settings_loaded--> env-resolved --plan_built--> launching --child_started--> running
+         |                                  ^                                                        |
+    scripts_found (pre-launch scripts)      | settings_loaded                 decommission_requested |
+         v                                  |                                   (SIGPWR, preStop)    v
+    pre-launch ----------------------------+            decommissioning (deadline_passed: SIGTERM,
+         |  stop_requested (SIGTERM while a script runs)        |    later SIGKILL; a second request
+         v                                                       |    changes nothing)
+    terminated <--child_exited [no post-exit scripts]-- running or decommissioning
+         ^    <--scripts_finished-- post-exit <--child_exited [post-exit scripts]--+
+         +--failed-- (every state but terminated)
 
 The happy path, with the effects replaced by a recorder:
 

@@ -368,6 +368,16 @@ def test_the_guide_has_an_example_script_for_each_stage() -> None:
     assert all(name.split("/")[1] in guide for name in names)
 
 
+def test_each_worked_example_names_tests_that_exist() -> None:
+    """Section 5 of the operator's guide should back each worked example with tests, by name, that exist."""
+    section = GUIDE.read_text().split("## 5. Scripts", 1)[1]
+    named = re.findall(r"`(test_example_\w+)`", section)
+    assert {name.split("_")[2] for name in named} == {"1", "2", "3"}
+    defined = set(re.findall(r"^def (test_\w+)\(", (ROOT / "tests/integration/test_script_examples.py").read_text(),
+                             re.MULTILINE))  # fmt: skip
+    assert set(named) <= defined, set(named) - defined
+
+
 @pytest.mark.parametrize("script", EXAMPLE_SCRIPTS, ids=lambda p: p.name)
 def test_example_scripts_are_executable_posix_sh(script: Path) -> None:
     """Each example script should be mode 0755 (lifecycle runs only executables) and parse with `sh -n`."""
