@@ -90,7 +90,9 @@ class LaunchActions(Reporter):
             self.log.warning("pre-launch", f"skipped {name} in {knobs.PRE_LAUNCH_DIR}: not an executable file",
                              script=name)  # fmt: skip
         if self.invocation.dry_run:
-            self.details["scripts"] = {scripts.PRE_LAUNCH: [s.name for s in found], scripts.POST_EXIT: self.post_exit()}
+            directory = os.environ.get(knobs.POST_EXIT_DIR, knobs.BY_NAME[knobs.POST_EXIT_DIR].default)
+            post_exit = self.post_exit(knobs.parse_directory(directory))  # as the settings will have it
+            self.details["scripts"] = {scripts.PRE_LAUNCH: [s.name for s in found], scripts.POST_EXIT: post_exit}
         self.pre_launch = found
         assert self.model is not None
         if found:
@@ -98,11 +100,10 @@ class LaunchActions(Reporter):
         else:
             self._load_settings()
 
-    def post_exit(self) -> list[str]:
+    def post_exit(self, directory: str) -> list[str]:
         """The post-exit scripts the supervisor would find now (for the dry run and exec mode's warning)."""
-        directory = os.environ.get(knobs.POST_EXIT_DIR, knobs.BY_NAME[knobs.POST_EXIT_DIR].default)
         try:
-            return [script.name for script in scripts.find(knobs.parse_directory(directory), knobs.POST_EXIT_DIR)[0]]
+            return [script.name for script in scripts.find(directory, knobs.POST_EXIT_DIR)[0]]
         except LifecycleError as exc:
             self.log.warning("post-exit", exc.message)
             return []
@@ -215,7 +216,7 @@ class LaunchActions(Reporter):
 
         assert self.plan is not None
         shown = display_arg(self.plan.argv[0])
-        ignored = self.post_exit()
+        ignored = self.post_exit(self.knobs.post_exit_dir)
         if ignored:
             self.log.warning("post-exit", f"{len(ignored)} post-exit script(s) in {knobs.POST_EXIT_DIR} will "
                              f"not run: with {knobs.RUN_MODE}=exec nothing of lifecycle is left once the command "
