@@ -31,17 +31,38 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from lifecycle.machine import ACTIONS, LEADS_TO, PROCESSES, STATE_ACTIONS, TRANSITIONS, TRIGGERED_BY, Phase
+from lifecycle.machine import (
+    ACTIONS,
+    CONDITIONS,
+    LEADS_TO,
+    PROCESSES,
+    STATE_ACTIONS,
+    TRANSITIONS,
+    TRIGGERED_BY,
+    Phase,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
+# name: (initial state, title, states it never enters: the preStop command never runs post-exit scripts)
 MACHINES = {
-    "lifecycle": (Phase.initializing, "the entrypoint (lifecycle): start-up, supervision, decommission"),
-    "lifecycle-decommission": (Phase.running, "the preStop command (lifecycle-decommission), attached in running"),
-}
+    "lifecycle": (Phase.initializing, "the entrypoint (lifecycle): start-up, supervision, decommission", ()),
+    "lifecycle-decommission": (
+        Phase.running, "the preStop command (lifecycle-decommission), attached in running", (Phase.post_exit,)),
+}  # fmt: skip
 
 
-def edges(initial: Phase) -> list[tuple[Phase, Phase, str, bool]]:
-    """(source, dest, trigger, internal) for every transition reachable from `initial`, in table order."""
+def condition(row: dict[str, object]) -> str:
+    """A transition's condition as the documents show it, ` [post-exit scripts]`, or ''."""
+    if "conditions" in row:
+        return f" [{CONDITIONS[str(row['conditions'])][0]}]"
+    if "unless" in row:
+        return f" [{CONDITIONS[str(row['unless'])][1]}]"
+    return ""
+
+
+def edges(initial: Phase, never: tuple[Phase, ...] = ()) -> list[tuple[Phase, Phase, str, bool, str]]:
+    """(source, dest, trigger, internal, condition) for every transition reachable from `initial` that enters no
+    state of `never`, in table order."""
     reachable, found = {initial}, []
     changed = True
     while changed:
@@ -50,33 +71,35 @@ def edges(initial: Phase) -> list[tuple[Phase, Phase, str, bool]]:
             sources = row["source"] if isinstance(row["source"], list) else [row["source"]]
             for source in sources:
                 dest = row["dest"] or source
-                if source in reachable and dest not in reachable:
+                if source in reachable and dest not in reachable and dest not in never:
                     reachable.add(dest)
                     changed = True
     for row in TRANSITIONS:
         sources = row["source"] if isinstance(row["source"], list) else [row["source"]]
         for source in sources:
-            if source in reachable:
-                found.append((source, row["dest"] or source, row["trigger"], row["dest"] is None))
+            dest = row["dest"] or source
+            if source in reachable and dest not in never:
+                label = "" if "unless" in row and never else condition(row)  # no choice left: no condition shown
+                found.append((source, dest, row["trigger"], row["dest"] is None, label))
     return found
 
 
-def states(initial: Phase) -> list[Phase]:
-    seen = {initial} | {dest for _, dest, _, _ in edges(initial)}
+def states(initial: Phase, never: tuple[Phase, ...] = ()) -> list[Phase]:
+    seen = {initial} | {dest for _, dest, _, _, _ in edges(initial, never)}
     return [phase for phase in Phase if phase in seen]
 
 
 def mermaid(name: str) -> str:
-    initial, title = MACHINES[name]
+    initial, title, never = MACHINES[name]
     lines = ["---", f"title: {title}", "---", "stateDiagram-v2", "  direction LR"]
-    lines += [f'  state "{phase.value}" as {phase.name}' for phase in states(initial)]
+    lines += [f'  state "{phase.value}" as {phase.name}' for phase in states(initial, never)]
     lines.append(f"  [*] --> {initial.name}")
     failed_from = []
-    for source, dest, trigger, internal in edges(initial):
+    for source, dest, trigger, internal, when in edges(initial, never):
         if trigger == "failed":
             failed_from.append(source.value)
             continue
-        label = f"{trigger} ({TRIGGERED_BY[trigger]})" + (" [internal]" if internal else "")
+        label = f"{trigger}{when} ({TRIGGERED_BY[trigger]})" + (" [internal]" if internal else "")
         lines.append(f"  {source.name} --> {dest.name}: {label}")
     lines.append("  terminated --> [*]")
     lines.append(f"  note left of terminated: failed ({TRIGGERED_BY['failed']}) from {', '.join(failed_from)}")
@@ -84,7 +107,7 @@ def mermaid(name: str) -> str:
 
 
 def dot(name: str) -> str:
-    initial, title = MACHINES[name]
+    initial, title, never = MACHINES[name]
     lines = [
         f'digraph "{name}" {{',
         f'  label="{title}"; labelloc=t; rankdir=LR;',
@@ -93,11 +116,11 @@ def dot(name: str) -> str:
         "  start [shape=point, width=0.15];",
         f'  start -> "{initial.value}";',
     ]
-    for phase in states(initial):
+    for phase in states(initial, never):
         shape = ", peripheries=2" if phase is Phase.terminated else ""
         lines.append(f'  "{phase.value}" [label="{phase.value}"{shape}];')
-    for source, dest, trigger, _ in edges(initial):
-        label = f"{trigger}\\n({TRIGGERED_BY[trigger]})"
+    for source, dest, trigger, _, when in edges(initial, never):
+        label = f"{trigger}{when}\\n({TRIGGERED_BY[trigger]})"
         style = ", style=dashed, color=gray50, fontcolor=gray50, constraint=false" if trigger == "failed" else ""
         lines.append(f'  "{source.value}" -> "{dest.value}" [label="{label}"{style}];')
     lines.append("}")
@@ -209,9 +232,10 @@ def reference(root: Path = ROOT) -> str:
     for row in TRANSITIONS:
         sources = row["source"] if isinstance(row["source"], list) else [row["source"]]
         dest = row["dest"].value if row["dest"] else "(same state, internal)"
+        when = condition(row).replace(" [", "; only with ").rstrip("]") if condition(row) else ""
         out.append(
             f"| `{row['trigger']}` | {', '.join(s.value for s in sources)} | {dest} | "
-            f"{TRIGGERED_BY[row['trigger']]} | {LEADS_TO[row['trigger']]} |"
+            f"{TRIGGERED_BY[row['trigger']]}{when} | {LEADS_TO[row['trigger']]} |"
         )
     others = [key for key in ACTIONS if not isinstance(key, Phase)]
     if others:

@@ -5,6 +5,7 @@ from __future__ import annotations
 EX_OK = 0  # success
 EX_FAILURE = 1  # generic failure (tini: bad argument)
 EX_USAGE = 64  # sysexits.h EX_USAGE: bad command-line option before the mode
+EX_PRE_LAUNCH = 69  # sysexits.h EX_UNAVAILABLE: a pre-launch script failed or timed out (a support program failed)
 EX_SOFTWARE = 70  # sysexits.h EX_SOFTWARE: an internal error (a bug in lifecycle)
 EX_OSERR = 71  # sysexits.h EX_OSERR: the OS refused something lifecycle needs (fork, pipe, exec: other errno)
 EX_CONFIG = 78  # sysexits.h EX_CONFIG: invalid configuration (environment variables)
@@ -23,10 +24,11 @@ DECOM_NOT_PERMITTED = 6  # the JVM could not be signalled (EPERM) or its identit
 class LifecycleError(Exception):
     """An error shown to the user as one line, ending the run with a documented exit code."""
 
-    def __init__(self, message: str, exit_code: int = EX_CONFIG) -> None:
+    def __init__(self, message: str, exit_code: int = EX_CONFIG, tail: tuple[str, ...] = ()) -> None:
         super().__init__(message)
         self.message = message
         self.exit_code = exit_code
+        self.tail = tail  # lines for the termination message (a failed pre-launch script's last output)
 
     def __str__(self) -> str:
         return self.message

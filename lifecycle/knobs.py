@@ -32,6 +32,15 @@ EXIT_REMAP = "LIFECYCLE_EXIT_REMAP"
 TERMINATION_LOG = "LIFECYCLE_TERMINATION_LOG"
 ORPHAN_GRACE = "LIFECYCLE_ORPHAN_GRACE"
 HOOK_GRACE = "LIFECYCLE_HOOK_GRACE"
+PRE_LAUNCH_DIR = "LIFECYCLE_PRE_LAUNCH_DIR"
+PRE_LAUNCH_TIMEOUT = "LIFECYCLE_PRE_LAUNCH_TIMEOUT"
+PRE_LAUNCH_FAILURE = "LIFECYCLE_PRE_LAUNCH_FAILURE"
+POST_EXIT_DIR = "LIFECYCLE_POST_EXIT_DIR"
+POST_EXIT_TIMEOUT = "LIFECYCLE_POST_EXIT_TIMEOUT"
+# Read before the pre-launch scripts run (they decide how the scripts run and how a failure is reported), so a
+# script cannot set them: an exported line naming one is a configuration error (launch/exports.py).
+BEFORE_SCRIPTS = (LOG_FORMAT, LOG_LEVEL, TERMINATION_LOG, DECOMMISSION_TRIGGER, KILL_GRACE, PRE_LAUNCH_DIR,
+                  PRE_LAUNCH_TIMEOUT, PRE_LAUNCH_FAILURE)  # fmt: skip
 
 
 def parse_choice(choices: tuple[str, ...]) -> Callable[[str], str]:
@@ -47,6 +56,7 @@ def parse_choice(choices: tuple[str, ...]) -> Callable[[str], str]:
 parse_run_mode = parse_choice(("supervise", "exec"))
 parse_log_format = parse_choice(("text", "json"))
 parse_log_level = parse_choice(("debug", "info", "warning", "error"))
+parse_failure_policy = parse_choice(("stop", "warn"))
 
 
 def parse_signal(raw: str) -> int:
@@ -133,6 +143,19 @@ def parse_optional_timeout(raw: str) -> float | None:
     return value
 
 
+def parse_timeout(raw: str) -> float:
+    """A duration > 0 (a script's bound: zero would stop every script before it starts)."""
+    value = parse_duration(raw)
+    if value <= 0:
+        raise ValueError(f"expected a duration > 0, got {raw!r}")
+    return value
+
+
+def parse_directory(raw: str) -> str:
+    """A directory of scripts, kept as given; empty means none. Whether it exists is checked when it is listed."""
+    return raw.strip()
+
+
 def parse_bool(raw: str) -> bool:
     """Only the documented values: 1/0, true/false (any case). Presence alone switches nothing on."""
     value = raw.strip().lower()
@@ -210,6 +233,19 @@ KNOBS: tuple[Knob, ...] = tuple(Knob(*row) for row in (
      "after the main child exits, how long remaining descendants get after SIGTERM before SIGKILL"),
     (HOOK_GRACE, "hook_grace", "5", parse_duration, DURATION,
      "how long lifecycle waits for an attached preStop decommission command to finish before exiting"),
+    (PRE_LAUNCH_DIR, "pre_launch_dir", "/opt/lifecycle/pre-launch.d", parse_directory,
+     "directory, or empty for none",
+     "executables run in lexical order before the settings are validated; a missing directory holds none"),
+    (PRE_LAUNCH_TIMEOUT, "pre_launch_timeout", "60", parse_timeout, "duration > 0",
+     "how long each pre-launch script may run; then SIGTERM, and SIGKILL after LIFECYCLE_KILL_GRACE"),
+    (PRE_LAUNCH_FAILURE, "pre_launch_failure", "stop", parse_failure_policy, "stop, warn",
+     "a pre-launch script that fails or times out: stop (exit 69, nothing launched) or warn (go on without "
+     "its exports)"),
+    (POST_EXIT_DIR, "post_exit_dir", "/opt/lifecycle/post-exit.d", parse_directory, "directory, or empty for none",
+     "executables run in lexical order after the main child exited (supervise mode); their failure never "
+     "changes the exit code"),
+    (POST_EXIT_TIMEOUT, "post_exit_timeout", "10", parse_timeout, "duration > 0",
+     "how long the post-exit scripts may run, all together; then SIGTERM, and SIGKILL after LIFECYCLE_KILL_GRACE"),
 ))  # fmt: skip
 BY_NAME = {knob.name: knob for knob in KNOBS}
 
@@ -231,6 +267,11 @@ class Knobs:
     termination_log: str
     orphan_grace: float
     hook_grace: float
+    pre_launch_dir: str
+    pre_launch_timeout: float
+    pre_launch_failure: str
+    post_exit_dir: str
+    post_exit_timeout: float
 
     def __init__(self, **values: Any) -> None:
         unknown = set(values) - set(self.__slots__)

@@ -3,11 +3,15 @@
 ::
 
     initializing --settings_loaded--> env-resolved --plan_built--> launching --child_started--> running
-                                                                                                  |
-        terminated <--child_exited-- decommissioning <--decommission_requested (SIGPWR)-----------+
-            ^   ^                      |  ^  (deadline_passed: SIGTERM, later SIGKILL; a second
-            |   +------child_exited----+--+   decommission_requested changes nothing)
-            +--failed-- (every state but terminated)          running --child_exited--> terminated
+         |                                  ^                                                        |
+    scripts_found (pre-launch scripts)      | settings_loaded                 decommission_requested |
+         v                                  |                                   (SIGPWR, preStop)    v
+    pre-launch ----------------------------+            decommissioning (deadline_passed: SIGTERM,
+         |  stop_requested (SIGTERM while a script runs)        |    later SIGKILL; a second request
+         v                                                       |    changes nothing)
+    terminated <--child_exited [no post-exit scripts]-- running or decommissioning
+         ^    <--scripts_finished-- post-exit <--child_exited [post-exit scripts]--+
+         +--failed-- (every state but terminated)
 
 The happy path, with the effects replaced by a recorder:
 
@@ -17,7 +21,7 @@ The happy path, with the effects replaced by a recorder:
 ...         return lambda *args, **kwargs: None
 >>> model = Lifecycle(Recorder())
 >>> _ = build_machine(model)
->>> for trigger in ("settings_loaded", "plan_built", "child_started", "decommission_requested",
+>>> for trigger in ("scripts_found", "settings_loaded", "plan_built", "child_started", "decommission_requested",
 ...                 "decommission_requested", "child_exited"):
 ...     _ = model.trigger(trigger)
 >>> model.state.value
@@ -33,48 +37,65 @@ from transitions import EventData, Machine
 
 
 class Phase(enum.Enum):
-    """The six states; values are the documented names (hyphens are fine in values, not in names)."""
+    """The eight states; values are the documented names (hyphens are fine in values, not in names)."""
 
     initializing = "initializing"
+    pre_launch = "pre-launch"
     env_resolved = "env-resolved"
     launching = "launching"
     running = "running"
     decommissioning = "decommissioning"
+    post_exit = "post-exit"
     terminated = "terminated"
 
 
-LIVE = [Phase.initializing, Phase.env_resolved, Phase.launching, Phase.running, Phase.decommissioning]
+LIVE = [phase for phase in Phase if phase is not Phase.terminated]
+EXITED = [Phase.running, Phase.decommissioning]  # where the main child's exit is heard
 
+# pre-launch and post-exit are entered only when their directory holds scripts: without any, lifecycle goes
+# initializing -> env-resolved and running -> terminated as it always has (the log and its readers unchanged).
 TRANSITIONS: list[dict[str, Any]] = [
-    {"trigger": "settings_loaded", "source": Phase.initializing, "dest": Phase.env_resolved},
+    {"trigger": "scripts_found", "source": Phase.initializing, "dest": Phase.pre_launch},
+    {"trigger": "settings_loaded", "source": [Phase.initializing, Phase.pre_launch], "dest": Phase.env_resolved},
+    {"trigger": "stop_requested", "source": Phase.pre_launch, "dest": Phase.terminated},
     {"trigger": "plan_built", "source": Phase.env_resolved, "dest": Phase.launching},
     {"trigger": "child_started", "source": Phase.launching, "dest": Phase.running},
     {"trigger": "decommission_requested", "source": Phase.running, "dest": Phase.decommissioning},
     {"trigger": "decommission_requested", "source": Phase.decommissioning, "dest": None,
      "after": "on_repeat_decommission"},
     {"trigger": "deadline_passed", "source": Phase.decommissioning, "dest": None, "after": "on_deadline"},
-    {"trigger": "child_exited", "source": [Phase.running, Phase.decommissioning], "dest": Phase.terminated},
+    {"trigger": "child_exited", "source": EXITED, "dest": Phase.post_exit, "conditions": "with_scripts"},
+    {"trigger": "child_exited", "source": EXITED, "dest": Phase.terminated, "unless": "with_scripts"},
+    {"trigger": "scripts_finished", "source": Phase.post_exit, "dest": Phase.terminated},
     {"trigger": "failed", "source": LIVE, "dest": Phase.terminated},
 ]  # fmt: skip
 
 # Documentation as data, for the diagrams and the state reference (python -m lifecycle.diagrams).
 TRIGGERED_BY = {
-    "settings_loaded": "argv and every variable valid",
+    "scripts_found": "executables in LIFECYCLE_PRE_LAUNCH_DIR",
+    "settings_loaded": "argv and every variable valid, the pre-launch scripts' exports included",
+    "stop_requested": "SIGTERM or SIGINT while pre-launch scripts run",
     "plan_built": "identity, JAVA_HOME, classpath resolved",
     "child_started": "child spawned (supervise mode)",
     "decommission_requested": "SIGPWR or the preStop command",
     "deadline_passed": "LIFECYCLE_DECOMMISSION_TIMEOUT, then LIFECYCLE_KILL_GRACE",
     "child_exited": "pidfd readable / SIGCHLD",
-    "failed": "configuration error, exec failure, internal error",
+    "scripts_finished": "each post-exit script exited, or LIFECYCLE_POST_EXIT_TIMEOUT passed",
+    "failed": "configuration error, pre-launch script failure, exec failure, internal error",
 }
+# What a transition's condition means ("conditions": shown as is, "unless": its negation), for the documents.
+CONDITIONS = {"with_scripts": ("post-exit scripts", "no post-exit scripts")}
 LEADS_TO = {
+    "scripts_found": "-",
     "settings_loaded": "-",
+    "stop_requested": "128+N for signal N (143 SIGTERM, 130 SIGINT); nothing launched",
     "plan_built": "-",
     "child_started": "-",
     "decommission_requested": "- (a second request changes nothing)",
     "deadline_passed": "first SIGTERM, then SIGKILL to the JVM (so 143 or 137)",
     "child_exited": "the child's code, or 128+N for signal N, after LIFECYCLE_EXIT_REMAP",
-    "failed": "78 configuration, 126/127 exec, 64 usage, 70 internal, 71 OS error",
+    "scripts_finished": "the child's code as above: a post-exit script never changes it",
+    "failed": "78 configuration, 69 pre-launch script, 126/127 exec, 64 usage, 70 internal, 71 OS error",
 }
 # Each state's action, one hop from this table: the method its process's actions object runs on entry (and
 # for the two internal transitions, after them), and which process runs it. The three processes and their
@@ -87,22 +108,29 @@ PROCESSES = {
     "prestop": "lifecycle/prestop/actions.py: HookActions",
 }
 ACTIONS: dict[Phase | str, tuple[str, tuple[str, ...]]] = {
-    Phase.initializing: ("load_settings", ("launch",)),
+    Phase.initializing: ("initialize", ("launch",)),
+    Phase.pre_launch: ("run_pre_launch", ("launch",)),
     Phase.env_resolved: ("resolve_environment", ("launch",)),
     Phase.launching: ("launch", ("launch",)),
     Phase.running: ("supervise", ("supervise",)),
     Phase.decommissioning: ("start_decommission", ("supervise", "prestop")),
     "decommission_requested again": ("repeat_decommission", ("supervise",)),
     "deadline_passed": ("escalate", ("supervise",)),
+    Phase.post_exit: ("run_post_exit", ("supervise",)),
     Phase.terminated: ("terminate", ("launch", "supervise", "prestop")),
 }
 STATE_ACTIONS = {
-    Phase.initializing: "read argv (the mode); load and validate every setting",
+    Phase.initializing: "read argv (the mode) and the knobs the scripts need; list LIFECYCLE_PRE_LAUNCH_DIR; "
+    "without scripts, load and validate every setting",
+    Phase.pre_launch: "run each pre-launch script (bounded, output logged), apply its LIFECYCLE_ENV_FILE exports; "
+    "then load and validate every setting",
     Phase.env_resolved: "passwd entry (nss_wrapper or /etc/passwd), JAVA_HOME, Hadoop classpath, java options, "
     "classpath: build the immutable launch plan",
     Phase.launching: "exec the plan (LIFECYCLE_RUN_MODE=exec), or spawn it and hand over to the lean supervisor",
     Phase.running: "forward signals to the child, reap orphans, serve the preStop command",
     Phase.decommissioning: "send LIFECYCLE_DECOMMISSION_SIGNAL to the JVM, arm LIFECYCLE_DECOMMISSION_TIMEOUT",
+    Phase.post_exit: "tell attached preStop commands, run each post-exit script with the child's exit status "
+    "(bounded by LIFECYCLE_POST_EXIT_TIMEOUT, output logged)",
     Phase.terminated: "map the exit status, write the termination message, tell attached preStop commands, "
     "SIGTERM leftover descendants, exit",
 }
@@ -140,6 +168,15 @@ class Lifecycle:
         self.actions = actions
 
     # Triggers, bound by transitions (model_override=True replaces these stubs).
+    def scripts_found(self, **kwargs: Any) -> bool:
+        raise RuntimeError("bound by transitions")
+
+    def stop_requested(self, **kwargs: Any) -> bool:
+        raise RuntimeError("bound by transitions")
+
+    def scripts_finished(self, **kwargs: Any) -> bool:
+        raise RuntimeError("bound by transitions")
+
     def settings_loaded(self, **kwargs: Any) -> bool:
         raise RuntimeError("bound by transitions")
 
@@ -174,6 +211,16 @@ class Lifecycle:
 
     def on_transition(self, event: EventData) -> None:
         self.actions.on_transition(event)
+
+    # The one condition: child_exited goes to post-exit when the supervisor found scripts there (`scripts=`).
+    def with_scripts(self, event: EventData) -> bool:
+        return bool(event.kwargs.get("scripts"))
+
+    def on_enter_pre_launch(self, event: EventData) -> None:
+        self.act(Phase.pre_launch, event)
+
+    def on_enter_post_exit(self, event: EventData) -> None:
+        self.act(Phase.post_exit, event)
 
     def on_enter_env_resolved(self, event: EventData) -> None:
         self.act(Phase.env_resolved, event)

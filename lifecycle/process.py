@@ -1,5 +1,5 @@
 """Processes once they run: pidfds, exit statuses, reaping, descendants, signalling (the supervisor and the
-preStop command; starting one is lifecycle/launch/spawn.py)."""
+preStop command; starting the child is lifecycle/launch/spawn.py, a script lifecycle/scripts.py)."""
 
 from __future__ import annotations
 
@@ -30,8 +30,13 @@ def open_pidfd(pid: int) -> int | None:
 
 def reap(main_pid: int) -> tuple[list[int], int | None]:
     """Reap every exited child without blocking: (pids reaped, the main child's status if it was one)."""
-    reaped: list[int] = []
-    main_status = None
+    statuses = reap_all()
+    return list(statuses), statuses.get(main_pid)
+
+
+def reap_all() -> dict[int, int]:
+    """Reap every exited child without blocking: {pid: wait status}, in the order reaped."""
+    statuses: dict[int, int] = {}
     while True:
         try:
             pid, status = os.waitpid(-1, os.WNOHANG)
@@ -39,10 +44,8 @@ def reap(main_pid: int) -> tuple[list[int], int | None]:
             break
         if pid == 0:
             break
-        reaped.append(pid)
-        if pid == main_pid:
-            main_status = status
-    return reaped, main_status
+        statuses[pid] = status
+    return statuses
 
 
 # Descendants come from psutil, imported here and only here, lazily: in the lean supervisor it costs ~15 ms and

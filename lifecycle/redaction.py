@@ -116,6 +116,15 @@ def _pem_blocks(text: str) -> str:
     return "".join(parts) + text[done:]
 
 
+def private_key_open(text: str, was_open: bool = False) -> bool:
+    """Whether a private-key block is still open at the end of `text` (a line of output), given whether one was
+    open before it: a script printing a key line by line has each line redacted on its own, so the lines between
+    BEGIN and END are known to be secret only from the lines before them (scripts.py)."""
+    for marker in _PEM.finditer(text):
+        was_open = marker.group(1) == "BEGIN"
+    return was_open
+
+
 def _value_end(text: str, start: int, word: re.Pattern[str]) -> tuple[int, int] | None:
     """The span of the value starting at `start`: to the closing quote if quoted, else one word."""
     if start < len(text) and text[start] in "\"'":

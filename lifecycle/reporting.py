@@ -38,6 +38,7 @@ class Reporter:
             source=source,
             dest=dest,
             trigger=event.event.name,
+            **{key: event.kwargs[key] for key in ("scripts", "results") if event.kwargs.get(key)},
         )
 
     def terminate(self, event: EventData) -> None:
@@ -47,16 +48,23 @@ class Reporter:
             self.exit_code = error.exit_code
             for line in error.message.splitlines():
                 self.log.error("error", line)
-            self.finish(error.exit_code, None, error.message.splitlines()[0], [])
+            self.finish(error.exit_code, None, error.message.splitlines()[0], list(error.tail), "last output lines")
             return
         code, sig, reason, tail = event.kwargs["outcome"]
-        self.exit_code = self.knobs.exit_remap.get(code, code)
-        if self.exit_code != code:
-            reason += f"; exit code {code} remapped to {self.exit_code} ({knobs.EXIT_REMAP})"
+        self.exit_code, reason = self.remapped(code, reason)
         self.finish(self.exit_code, sig, reason, tail)
 
-    def finish(self, code: int, sig: int | None, reason: str, tail: list[str]) -> None:
-        message = termination.compose(Phase.terminated.value, code, signal_name(sig) if sig else None, reason, tail)
+    def remapped(self, code: int, reason: str) -> tuple[int, str]:
+        """The exit code for the child's `code` after LIFECYCLE_EXIT_REMAP, and the reason saying so."""
+        mapped = self.knobs.exit_remap.get(code, code)
+        if mapped != code:
+            reason += f"; exit code {code} remapped to {mapped} ({knobs.EXIT_REMAP})"
+        return mapped, reason
+
+    def finish(self, code: int, sig: int | None, reason: str, tail: list[str], label: str = "last stderr lines"
+               ) -> None:  # fmt: skip
+        shown = signal_name(sig) if sig else None
+        message = termination.compose(Phase.terminated.value, code, shown, reason, tail, label=label)
         written = termination.write(self.knobs.termination_log, message)
         self.log.info(
             "terminated",

@@ -74,6 +74,7 @@ def compose(
     reason: str,
     tail: list[str],
     known: Iterable[str] | None = None,
+    label: str = "last stderr lines",
 ) -> str:
     """Header lines, then the child's last stderr lines, cut from the top to fit MESSAGE_LIMIT UTF-8 bytes.
 
@@ -90,7 +91,7 @@ def compose(
     if tail:
         body = [_shown(line, redactor) for line in tail]
         while body:
-            candidate = text + "last stderr lines:\n" + "\n".join(body) + "\n"
+            candidate = text + f"{label}:\n" + "\n".join(body) + "\n"
             if len(candidate.encode()) <= MESSAGE_LIMIT:
                 return candidate
             body.pop(0)

@@ -25,6 +25,7 @@ def test_readme_configuration_table_lists_every_knob(knob: knobs.Knob) -> None:
     "code",
     [
         errors.EX_USAGE,
+        errors.EX_PRE_LAUNCH,
         errors.EX_SOFTWARE,
         errors.EX_OSERR,
         errors.EX_CONFIG,

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from lifecycle import knobs
+from lifecycle import knobs, scripts
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -157,12 +157,14 @@ def test_yaml_examples_cover_the_documented_set() -> None:
 
 
 def test_every_lifecycle_variable_in_examples_and_guide_is_a_knob() -> None:
-    """Each LIFECYCLE_* name in examples/ or the operator's guide should be a knob lifecycle.knobs defines."""
+    """Each LIFECYCLE_* name in examples/ or the operator's guide should be a knob lifecycle.knobs defines, or one of
+    the variables lifecycle gives its scripts (scripts.SCRIPT_VARIABLES)."""
     used: dict[str, set[str]] = {}
     for path, text in [*example_texts(), (GUIDE, GUIDE.read_text())]:
         for name in LIFECYCLE_NAME.findall(text):
             used.setdefault(name, set()).add(str(path.relative_to(ROOT)))
-    unknown = {name: sorted(where) for name, where in used.items() if name not in KNOBS}
+    known = {*KNOBS, *scripts.SCRIPT_VARIABLES}
+    unknown = {name: sorted(where) for name, where in used.items() if name not in known}
     assert not unknown, f"not knobs of lifecycle.knobs: {unknown}"
     assert "LIFECYCLE_DECOMMISSION_TIMEOUT" in used
 
@@ -368,6 +370,38 @@ def test_shim_execs_a_console_script(shim: Path, expected: list[str]) -> None:
     assert command[1] in console_scripts()
 
 
+# ---- example scripts ---------------------------------------------------------------------------------------
+EXAMPLE_SCRIPTS = sorted((EXAMPLES / "scripts").glob("*.d/*"))
+
+
+def test_the_guide_has_an_example_script_for_each_stage() -> None:
+    """examples/scripts/ should hold the pre-launch and post-exit examples the operator's guide walks through."""
+    names = {f"{path.parent.name}/{path.name}" for path in EXAMPLE_SCRIPTS}
+    assert names == {"pre-launch.d/10-secret-from-file.sh", "pre-launch.d/20-spark-defaults.sh",
+                     "post-exit.d/10-upload-stderr-tail.sh"}  # fmt: skip
+    guide = GUIDE.read_text()
+    assert all(name.split("/")[1] in guide for name in names)
+
+
+def test_each_worked_example_names_tests_that_exist() -> None:
+    """Section 5 of the operator's guide should back each worked example with tests, by name, that exist."""
+    section = GUIDE.read_text().split("## 5. Scripts", 1)[1]
+    named = re.findall(r"`(test_example_\w+)`", section)
+    assert {name.split("_")[2] for name in named} == {"1", "2", "3"}
+    defined = set(re.findall(r"^def (test_\w+)\(", (ROOT / "tests/integration/test_script_examples.py").read_text(),
+                             re.MULTILINE))  # fmt: skip
+    assert set(named) <= defined, set(named) - defined
+
+
+@pytest.mark.parametrize("script", EXAMPLE_SCRIPTS, ids=lambda p: p.name)
+def test_example_scripts_are_executable_posix_sh(script: Path) -> None:
+    """Each example script should be mode 0755 (lifecycle runs only executables) and parse with `sh -n`."""
+    assert stat.S_IMODE(script.stat().st_mode) == 0o755
+    assert script.read_text().startswith("#!/bin/sh\n")
+    result = subprocess.run(["sh", "-n", str(script)], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+
+
 # ---- OpenShift -------------------------------------------------------------------------------------------
 def test_openshift_template_is_restricted_and_writes_only_to_volumes() -> None:
     """The OpenShift template should run non-root on a read-only root with no capabilities and writable volumes."""
@@ -387,3 +421,10 @@ def test_openshift_template_is_restricted_and_writes_only_to_volumes() -> None:
     mounts = {mount["mountPath"]: mount["name"] for mount in container["volumeMounts"]}
     assert mounts.get("/tmp") in empty_dirs
     assert mounts.get("/opt/spark/work-dir") in empty_dirs
+
+
+def test_dockerfile_puts_scripts_where_lifecycle_looks_for_them() -> None:
+    """The Dockerfile's (commented) script directories should be the knobs' defaults."""
+    text = DOCKERFILE.read_text()
+    for name in ("LIFECYCLE_PRE_LAUNCH_DIR", "LIFECYCLE_POST_EXIT_DIR"):
+        assert re.search(rf"^# COPY .* {re.escape(KNOBS[name].default)}/?$", text, re.MULTILINE), name

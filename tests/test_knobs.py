@@ -278,6 +278,6 @@ def test_every_knob_is_named_once_with_the_lifecycle_prefix() -> None:
     """lifecycle should define each knob's variable once, prefixed LIFECYCLE_, with a distinct attribute."""
     names = [knob.name for knob in knobs.KNOBS]
     attrs = [knob.attr for knob in knobs.KNOBS]
-    assert len(set(names)) == len(names) == len(set(attrs)) == 12
+    assert len(set(names)) == len(names) == len(set(attrs)) == 17
     assert all(name.startswith("LIFECYCLE_") for name in names)
     assert set(attrs) == set(knobs.Knobs.__slots__)

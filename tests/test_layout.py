@@ -16,8 +16,8 @@ from lifecycle.supervise.actions import SupervisorActions
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 CLASSES: dict[str, type] = {"launch": LaunchActions, "supervise": SupervisorActions, "prestop": HookActions}
-STATE_ONLY = {"load_settings", "resolve_environment", "launch", "supervise", "start_decommission",
-              "repeat_decommission", "escalate"}  # fmt: skip
+STATE_ONLY = {"initialize", "run_pre_launch", "resolve_environment", "launch", "supervise", "start_decommission",
+              "repeat_decommission", "escalate", "run_post_exit"}  # fmt: skip
 
 
 def test_every_process_in_the_table_names_its_file_and_class() -> None:

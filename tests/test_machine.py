@@ -20,8 +20,18 @@ from lifecycle.machine import ACTIONS, Lifecycle, Phase, build_machine
 INTERNAL = "internal"  # the trigger runs its action but the state stays
 
 # The graph, restated independently of machine.TRANSITIONS: state -> {trigger: destination or INTERNAL}.
+# child_exited here is without scripts (no `scripts=`): with them it goes to post-exit (WITH_SCRIPTS below).
 EXPECTED: dict[Phase, dict[str, Phase | str]] = {
-    Phase.initializing: {"settings_loaded": Phase.env_resolved, "failed": Phase.terminated},
+    Phase.initializing: {
+        "scripts_found": Phase.pre_launch,
+        "settings_loaded": Phase.env_resolved,
+        "failed": Phase.terminated,
+    },
+    Phase.pre_launch: {
+        "settings_loaded": Phase.env_resolved,
+        "stop_requested": Phase.terminated,
+        "failed": Phase.terminated,
+    },
     Phase.env_resolved: {"plan_built": Phase.launching, "failed": Phase.terminated},
     Phase.launching: {"child_started": Phase.running, "failed": Phase.terminated},
     Phase.running: {
@@ -35,23 +45,30 @@ EXPECTED: dict[Phase, dict[str, Phase | str]] = {
         "child_exited": Phase.terminated,
         "failed": Phase.terminated,
     },
+    Phase.post_exit: {"scripts_finished": Phase.terminated, "failed": Phase.terminated},
     Phase.terminated: {},
 }
+WITH_SCRIPTS = {Phase.running: Phase.post_exit, Phase.decommissioning: Phase.post_exit}  # child_exited(scripts=[…])
 TRIGGERS = [
+    "scripts_found",
     "settings_loaded",
+    "stop_requested",
     "plan_built",
     "child_started",
     "decommission_requested",
     "deadline_passed",
     "child_exited",
+    "scripts_finished",
     "failed",
 ]
 # The action each destination's on_enter runs, and the action of each internal trigger.
 ENTER_ACTION = {
+    Phase.pre_launch: "run_pre_launch",
     Phase.env_resolved: "resolve_environment",
     Phase.launching: "launch",
     Phase.running: "supervise",
     Phase.decommissioning: "start_decommission",
+    Phase.post_exit: "run_post_exit",
     Phase.terminated: "terminate",
 }
 INTERNAL_ACTION = {"decommission_requested": "repeat_decommission", "deadline_passed": "escalate"}
@@ -75,7 +92,7 @@ def new_model(initial: Phase = Phase.initializing) -> tuple[Lifecycle, mock.NonC
 
 
 def test_expected_graph_names_every_phase_and_trigger() -> None:
-    """lifecycle's restated graph should cover all six phases and the seven triggers, and nothing else."""
+    """lifecycle's restated graph should cover all eight phases and the ten triggers, and nothing else."""
     assert set(EXPECTED) == set(Phase)
     assert {trigger for edges in EXPECTED.values() for trigger in edges} == set(TRIGGERS)
 
@@ -109,6 +126,29 @@ def test_every_defined_pair_runs_exactly_its_actions(state: Phase, trigger: str)
     assert actions.mock_calls == [mock.call.on_transition(mock.ANY), getattr(mock.call, action)(mock.ANY)]
 
 
+@pytest.mark.parametrize("state", list(WITH_SCRIPTS), ids=lambda phase: phase.name)
+def test_child_exited_with_post_exit_scripts_goes_to_post_exit(state: Phase) -> None:
+    """lifecycle should enter post-exit (and run its action) when the child exits and post-exit scripts were found,
+    and go straight to terminated when the list is empty."""
+    model, actions = new_model(state)
+    model.child_exited(outcome=(0, None, "exited", []), scripts=["10-upload.sh"])
+    assert model.state == WITH_SCRIPTS[state]
+    assert actions.mock_calls == [mock.call.on_transition(mock.ANY), mock.call.run_post_exit(mock.ANY)]
+    model, actions = new_model(state)
+    model.child_exited(outcome=(0, None, "exited", []), scripts=[])
+    assert model.state == Phase.terminated
+
+
+def test_post_exit_then_scripts_finished_terminates_with_the_childs_outcome() -> None:
+    """lifecycle should go running -> post-exit -> terminated, handing terminate the child's outcome."""
+    model, actions = new_model(Phase.running)
+    outcome: tuple[int, None, str, list[str]] = (3, None, "exited with code 3", [])
+    actions.run_post_exit.side_effect = lambda event: model.scripts_finished(outcome=event.kwargs["outcome"])
+    model.child_exited(outcome=outcome, scripts=["10-upload.sh"])
+    assert model.state == Phase.terminated
+    assert actions.terminate.call_args.args[0].kwargs == {"outcome": outcome}
+
+
 def test_machine_starts_in_initializing_without_running_any_action() -> None:
     """lifecycle should start in initializing and run nothing until the first trigger."""
     model, actions = new_model()
@@ -127,6 +167,7 @@ def test_happy_path_runs_the_actions_in_order() -> None:
     """lifecycle should run, in order, each transition's log line and then its state's action along the happy path."""
     model, actions = new_model()
     for trigger in (
+        "scripts_found",
         "settings_loaded",
         "plan_built",
         "child_started",
@@ -139,6 +180,8 @@ def test_happy_path_runs_the_actions_in_order() -> None:
         model.trigger(trigger)
     any_event = mock.ANY
     assert actions.mock_calls == [
+        mock.call.on_transition(any_event),
+        mock.call.run_pre_launch(any_event),
         mock.call.on_transition(any_event),
         mock.call.resolve_environment(any_event),
         mock.call.on_transition(any_event),

@@ -1,4 +1,4 @@
-"""LaunchActions: the start-up stage's state actions (initializing, env-resolved, launching).
+"""LaunchActions: the start-up stage's state actions (initializing, pre-launch, env-resolved, launching).
 
 Each is one method, named in machine.ACTIONS. The heavy modules (pydantic-settings, the plan, identity) load
 inside them, so importing this module costs nothing until the first action runs.
@@ -12,8 +12,8 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TextIO
 
-from lifecycle import knobs
-from lifecycle.errors import EX_SOFTWARE, LifecycleError
+from lifecycle import knobs, scripts
+from lifecycle.errors import EX_SOFTWARE, ConfigError, LifecycleError
 from lifecycle.knobs import Knobs
 from lifecycle.launch.invocation import Invocation
 from lifecycle.log import DRAIN, Log, printable
@@ -38,7 +38,8 @@ def write_text(stream: TextIO, text: str) -> None:
 
 
 class LaunchActions(Reporter):
-    """initializing → env-resolved → launching: settings, plan, then exec or spawn and hand over."""
+    """initializing → (pre-launch →) env-resolved → launching: scripts, settings, plan, then exec or spawn and
+    hand over."""
 
     def __init__(
         self,
@@ -59,6 +60,8 @@ class LaunchActions(Reporter):
         self.settings: Any = None
         self.plan: LaunchPlan | None = None
         self.details: dict[str, Any] = {}
+        self.early = knobs  # the knobs read before the pre-launch scripts run (knobs.BEFORE_SCRIPTS)
+        self.pre_launch: list[scripts.Script] = []
 
     def guarded(self, action: Callable[[], None]) -> None:
         """Run an action; a LifecycleError (or a bug) becomes the `failed` event, never a traceback."""
@@ -70,12 +73,65 @@ class LaunchActions(Reporter):
         except Exception as exc:  # a bug in lifecycle: still one line, and a documented code
             self.model.failed(error=LifecycleError(f"internal error: {type(exc).__name__}: {exc}", EX_SOFTWARE))
 
-    def load_settings(self, event: EventData | None = None) -> None:
-        """initializing: load and validate every setting (the machine starts here; cli runs it)."""
+    def initialize(self, event: EventData | None = None) -> None:
+        """initializing (the machine starts here; cli runs it): the knobs the scripts need, read strictly, and
+        LIFECYCLE_PRE_LAUNCH_DIR listed; with scripts there, on to pre-launch, else the settings at once."""
         assert self.model is not None
-        self.guarded(self._load_settings)
+        self.guarded(self._initialize)
 
-    def _load_settings(self) -> None:
+    def _initialize(self) -> None:
+        try:
+            self.early = knobs.load_knobs(names=knobs.BEFORE_SCRIPTS)
+        except ConfigError:  # no script runs on a bad knob: the validation reports it, with every other problem
+            self._load_settings()
+            return
+        found, skipped = scripts.find(self.early.pre_launch_dir, knobs.PRE_LAUNCH_DIR)
+        for name in skipped:
+            self.log.warning("pre-launch", f"skipped {name} in {knobs.PRE_LAUNCH_DIR}: not an executable file",
+                             script=name)  # fmt: skip
+        if self.invocation.dry_run:
+            directory = os.environ.get(knobs.POST_EXIT_DIR, knobs.BY_NAME[knobs.POST_EXIT_DIR].default)
+            post_exit = self.post_exit(knobs.parse_directory(directory))  # as the settings will have it
+            self.details["scripts"] = {scripts.PRE_LAUNCH: [s.name for s in found], scripts.POST_EXIT: post_exit}
+        self.pre_launch = found
+        assert self.model is not None
+        if found:
+            self.model.scripts_found(scripts=[script.name for script in found])
+        else:
+            self._load_settings()
+
+    def post_exit(self, directory: str) -> list[str]:
+        """The post-exit scripts the supervisor would find now (for the dry run and exec mode's warning)."""
+        try:
+            return [script.name for script in scripts.find(directory, knobs.POST_EXIT_DIR)[0]]
+        except LifecycleError as exc:
+            self.log.warning("post-exit", exc.message)
+            return []
+
+    def run_pre_launch(self, event: EventData) -> None:
+        """pre-launch: each script in turn, its exports applied; then every setting validated."""
+        self.guarded(self._run_pre_launch)
+
+    def _run_pre_launch(self) -> None:
+        from lifecycle.knobs import signal_name
+        from lifecycle.launch import prelaunch
+
+        assert self.model is not None
+        if self.invocation.dry_run:
+            self.log.info("pre-launch", f"dry run: {len(self.pre_launch)} pre-launch script(s) listed, none run")
+            self._load_settings()
+            return
+        results, stop = prelaunch.run_all(self.log, self.pre_launch, self.early, self.mask, self.invocation.mode)
+        records = [result.record() for result in results]
+        if stop is not None:
+            name = results[-1].script.name if results and results[-1].stopped else None
+            during = f"while pre-launch script {name} ran" if name else "between pre-launch scripts"
+            reason = f"stopped by {signal_name(stop)} {during}: nothing launched"
+            self.model.stop_requested(outcome=(128 + stop, stop, reason, []), results=records)
+            return
+        self._load_settings(records)
+
+    def _load_settings(self, results: list[dict[str, Any]] | None = None) -> None:
         from lifecycle.launch import settings  # pydantic-settings: the start-up stage's one heavy import
 
         mode = self.invocation.mode
@@ -83,7 +139,10 @@ class LaunchActions(Reporter):
         self.knobs = runtime.to_knobs()
         self.settings = (spark, executor)
         assert self.model is not None
-        self.model.settings_loaded()
+        if results is None:
+            self.model.settings_loaded()
+        else:
+            self.model.settings_loaded(results=results)
 
     def resolve_environment(self, event: EventData) -> None:
         self.guarded(self._resolve_environment)
@@ -116,6 +175,7 @@ class LaunchActions(Reporter):
         group = oom.oom_group(cgroup)
         self.log.debug("oom", oom.describe_oom_group(group), cgroup=cgroup[0] if cgroup else None, oom_group=group)
         self.details = {
+            **self.details,
             "oom_group": group,
             "oom": oom.describe_oom_group(group),
             "java_home": java_home,
@@ -156,6 +216,11 @@ class LaunchActions(Reporter):
 
         assert self.plan is not None
         shown = display_arg(self.plan.argv[0])
+        ignored = self.post_exit(self.knobs.post_exit_dir)
+        if ignored:
+            self.log.warning("post-exit", f"{len(ignored)} post-exit script(s) in {knobs.POST_EXIT_DIR} will "
+                             f"not run: with {knobs.RUN_MODE}=exec nothing of lifecycle is left once the command "
+                             "exits")  # fmt: skip
         self.log.info("exec", f"exec {shown} ({knobs.RUN_MODE}=exec)", argv0=shown)
         if self.plan.cwd != os.getcwd():
             os.chdir(self.plan.cwd)

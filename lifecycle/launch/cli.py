@@ -34,7 +34,8 @@ options:
   --          end of options (for a pass-through command that starts with '-')
 
 exit codes: the child's code; 128+N if it died of signal N; 126 not executable; 127 not found;
-            64 bad option; 78 configuration error; 70 internal error; 71 OS error.
+            64 bad option; 78 configuration error; 69 a pre-launch script failed; 70 internal error;
+            71 OS error.
 """
 
 
@@ -158,6 +159,6 @@ def run(argv: Sequence[str] | None) -> int:
     launcher = LaunchActions(parsed, early_log(started, early), early, started, mask, ignored, inherited)
     launcher.model = Lifecycle(launcher)
     build_machine(launcher.model)
-    launcher.load_settings()
+    launcher.initialize()
     launcher.log.out.drain(DRAIN)  # a configuration error's lines, or a dry run's log: bounded, never stuck
     return launcher.exit_code

@@ -24,6 +24,7 @@ def as_dict(plan: LaunchPlan, passed: list[str], details: dict[str, Any]) -> dic
         "identity": details.get("identity"),
         "oom_group": details.get("oom_group"),
         "notes": list(plan.notes),
+        "scripts": details.get("scripts", {"pre-launch": [], "post-exit": []}),
     }
 
 
@@ -52,5 +53,9 @@ def render(plan: LaunchPlan, passed: list[str], details: dict[str, Any], as_json
         out.append(f"identity: {details['message']}")
     if details.get("oom"):
         out.append(f"memory: {details['oom']}")
+    for stage, names in data["scripts"].items():
+        if names:
+            when = "not run in a dry run" if stage == "pre-launch" else "run after the child exits"
+            out.append(f"{stage} scripts ({when}): {', '.join(names)}")
     out += [f"note: {note}" for note in plan.notes]
     return "\n".join(out) + "\n"

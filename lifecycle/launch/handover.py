@@ -92,7 +92,7 @@ def hand_over(launcher: LaunchActions, plan: LaunchPlan) -> None:
     if read_fd is not None:
         os.set_inheritable(read_fd, True)  # likewise
     try:
-        supervise(launcher, pid, label, control_fd, read_fd, exclusive, oom_watch)
+        supervise(launcher, pid, label, plan.mode, control_fd, read_fd, exclusive, oom_watch)
     except Exception as exc:  # the child runs: whatever failed here, it must not be left unsupervised
         from lifecycle.supervise.main import fallback
 
@@ -103,6 +103,7 @@ def supervise(
     launcher: LaunchActions,
     pid: int,
     label: str,
+    mode: str,
     control_fd: int | None,
     read_fd: int | None,
     exclusive: bool,
@@ -114,6 +115,7 @@ def supervise(
     payload = {
         "pid": pid,
         "label": label,
+        "mode": mode,
         "control_fd": control_fd,
         "control_name": control.published_name(control_fd),  # where lifecycle-decommission finds the channel
         "started": launcher.started,
@@ -121,6 +123,7 @@ def supervise(
         "knobs": launcher.knobs.to_json_dict(),
         "oom": [oom_watch.before, oom_watch.where],
         "stderr_exclusive": exclusive,
+        "mask": sorted(launcher.mask),  # the signal mask lifecycle was started with: post-exit scripts get it too
         # start-up's log lines that a stalled stderr has not taken yet: the supervisor writes them first
         "output": {"pending": out.buffer.decode("latin-1"), "dropped": out.dropped_bytes, "writes": out.dropped_writes},
     }

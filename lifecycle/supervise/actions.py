@@ -1,5 +1,5 @@
-"""SupervisorActions: the lean supervisor's state actions (running, decommissioning, terminated), one method each
-as machine.ACTIONS names them, with the effects they have on the child. The loop that feeds the machine
+"""SupervisorActions: the lean supervisor's state actions (running, decommissioning, post-exit, terminated), one
+method each as machine.ACTIONS names them, with the effects they have on the child. The loop that feeds the machine
 events is loop.py; the entry point is main.py."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import signal
 import time
 from typing import TYPE_CHECKING
 
-from lifecycle import knobs
-from lifecycle.errors import EX_SOFTWARE
+from lifecycle import knobs, scripts
+from lifecycle.errors import EX_SOFTWARE, LifecycleError
 from lifecycle.knobs import Knobs, signal_name, wait_ms
 from lifecycle.log import Log
 from lifecycle.oom import OomWatch
@@ -44,8 +44,14 @@ class SupervisorActions(Reporter):
         stderr_fd: int | None,
         oom: OomWatch | None = None,
         control_fd: int | None = None,
+        mode: str = "pass-through",
+        mask: set[int] | None = None,
     ) -> None:
         super().__init__(log, knobs, label)
+        self.mode = mode  # driver, executor or pass-through (LIFECYCLE_MODE for the post-exit scripts)
+        self.mask = mask or set()  # the signal mask lifecycle was started with (the post-exit scripts get it)
+        self.post_exit: list[scripts.Script] = []
+        self.oom_killed = False
         self.pid = pid
         self.oom = oom or OomWatch()
         self.pidfd = open_pidfd(pid)
@@ -117,11 +123,27 @@ class SupervisorActions(Reporter):
             self.deadline = None
             self.log.warning("deadline", f"{self.label} outlived {knobs.KILL_GRACE}: sent SIGKILL")
 
+    def run_post_exit(self, event: EventData) -> None:
+        """post-exit: tell the preStop commands how the child ended at once, then run the post-exit scripts
+        (postexit.py); whatever goes wrong here is logged, and the run goes on to `terminated` all the same."""
+        from lifecycle.supervise import postexit
+
+        assert self.model is not None
+        outcome = event.kwargs["outcome"]
+        results: list[scripts.Result] = []
+        try:
+            self.exit_code, _ = self.remapped(outcome[0], outcome[2])
+            self.notify_hooks(event)
+            results = postexit.run_all(self, self.post_exit, outcome)
+        except Exception as exc:
+            self.log.error("internal-error", f"internal error in post-exit: {type(exc).__name__}: {exc}")
+        self.model.scripts_finished(outcome=outcome, results=[result.record() for result in results])
+
     def terminate(self, event: EventData) -> None:
         """Each step guarded on its own: a fault in one must not skip stopping leftovers or the message."""
         steps: tuple[Callable[[], None], ...] = (
-            lambda: Reporter.terminate(self, event), lambda: self.notify_hooks(event), self.stop_descendants,
-            self.wait_for_hooks)  # fmt: skip
+            lambda: Reporter.terminate(self, event), lambda: self.notify_hooks(event, again=False),
+            self.stop_descendants, self.wait_for_hooks)  # fmt: skip
         for step in steps:
             try:
                 step()
@@ -191,6 +213,7 @@ class SupervisorActions(Reporter):
         if sig is not None:
             reason = f"{self.label} was killed by {signal_name(sig)}"
             oom_killed = self.oom.killed() if sig == signal.SIGKILL and not self.sent_kill else None
+            self.oom_killed = bool(oom_killed)
             if oom_killed:
                 reason += f": {oom_killed}"
                 self.log.warning("oom", f"{self.label} (pid {self.pid}) {oom_killed}")
@@ -202,12 +225,36 @@ class SupervisorActions(Reporter):
         tail = self.tail.lines() if self.tail is not None and code != 0 else []
         return code, sig, reason, tail
 
+    def exit_reason(self, code: int, sig: int | None) -> str:
+        """How the child ended, as one word (LIFECYCLE_EXIT_REASON for the post-exit scripts)."""
+        if self.escalations:
+            return "deadline"  # lifecycle's decommission deadline sent SIGTERM (then perhaps SIGKILL)
+        if self.decommissioned_at is not None:
+            return "decommissioned"
+        if self.oom_killed:
+            return "oom-killed"
+        if sig is not None:
+            return "killed"
+        return "completed" if code == 0 else "failed"
+
+    def find_post_exit(self) -> list[str]:
+        """List LIFECYCLE_POST_EXIT_DIR now that the child has exited: the names, for child_exited's condition."""
+        try:
+            found, skipped = scripts.find(self.knobs.post_exit_dir, knobs.POST_EXIT_DIR)
+        except LifecycleError as exc:
+            self.log.error("post-exit", f"{exc.message}: no post-exit script runs")
+            return []
+        for name in skipped:
+            self.log.warning("post-exit", f"skipped {name} in {knobs.POST_EXIT_DIR}: not an executable file")
+        self.post_exit = found
+        return [script.name for script in found]
+
     def stop_descendants(self) -> None:
         """What the child left behind: SIGTERM, LIFECYCLE_ORPHAN_GRACE, SIGKILL (leftovers.py)."""
         Leftovers(self.log, self.pid, self.knobs.orphan_grace, self.wake).stop()
         self.pump_stderr_quietly()
 
-    def wake(self, pidfds: list[int], timeout: float) -> None:
+    def wake(self, pidfds: list[int], timeout: float | None) -> None:
         """One poll while waiting at the end: these pidfds, signals, the child's stderr, our output, preStop
         commands arriving now. Signals are drained, not forwarded: the child they were for has exited."""
         poller = select.poll()
@@ -240,8 +287,11 @@ class SupervisorActions(Reporter):
             "kill_grace_s": self.knobs.kill_grace,
         }
 
-    def notify_hooks(self, event: EventData) -> None:
-        """Tell every attached preStop command how the child ended, the moment it has."""
+    def notify_hooks(self, event: EventData, again: bool = True) -> None:
+        """Tell every attached preStop command how the child ended, the moment it has (in post-exit, before the
+        scripts: the kubelet's grace period runs on; not `again` in terminated)."""
+        if not again and self.channel.exited is not None:
+            return
         outcome = event.kwargs.get("outcome")
         self.channel.on_child_exit(
             {

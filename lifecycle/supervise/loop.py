@@ -81,7 +81,7 @@ class Loop:
         if self.actions.status is not None:
             if self.actions.stderr_fd is not None:
                 self.actions.pump_stderr()
-            model.child_exited(outcome=self.actions.outcome())
+            model.child_exited(outcome=self.actions.outcome(), scripts=self.actions.find_post_exit())
             return
         if self.actions.deadline is not None and time.monotonic() >= self.actions.deadline:
             self.actions.deadline = None

@@ -64,8 +64,12 @@ def build(data: dict[str, Any]) -> Loop:
     log.redact = Redactor.from_environ().text
     before, where = data.get("oom") or (None, None)
     oom = OomWatch(before, (where[0], where[1]) if where else None)
+    for fd in (data.get("control_fd"), data["stderr_fd"]):
+        if fd is not None:
+            os.set_inheritable(fd, False)  # inherited across the hand-over's exec; no post-exit script gets them
     supervisor = SupervisorActions(
-        log, knobs, data["label"], data["pid"], data["stderr_fd"], oom, data.get("control_fd")
+        log, knobs, data["label"], data["pid"], data["stderr_fd"], oom, data.get("control_fd"),
+        data.get("mode", "pass-through"), set(data.get("mask", ())),
     )  # fmt: skip
     model = Lifecycle(supervisor)
     supervisor.model = model

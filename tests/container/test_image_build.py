@@ -113,7 +113,7 @@ def test_the_image_installs_exactly_the_locked_versions_and_no_installer(
     """What the venv holds is examples/constraints.txt plus lifecycle itself: pip and setuptools (26 MB) are gone
     once they have done their work."""
     _, image = images
-    listed = shell(image.tag, f'/opt/lifecycle/bin/python -c "{LIST_DISTRIBUTIONS}"')
+    listed = shell(image.tag, f'/opt/lifecycle/venv/bin/python -c "{LIST_DISTRIBUTIONS}"')
     locked = pins((REPO_ROOT / "examples/constraints.txt").read_text())
     ours = [line for line in pins(listed) if line.startswith("spark-lifecycle==")]
     assert len(ours) == 1

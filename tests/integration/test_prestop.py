@@ -36,7 +36,9 @@ from lifecycle.machine import Lifecycle, Phase, build_machine
 from lifecycle.prestop.actions import HookActions as Hook
 from lifecycle.prestop.scan import Target, cmdline, start_time
 from tests.helpers.pods import JAVA, JAVAC, StartPod, java, several
-from tests.helpers.processes import is_alive, signal_set
+from tests.helpers.processes import Lines, is_alive, signal_set
+from tests.helpers.script import install as install_script
+from tests.helpers.supervised import READY
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
@@ -509,3 +511,29 @@ def test_hook_exits_3_when_the_executor_exited_after_it_was_found(capfd: pytest.
 
     assert hook.exit_code == DECOM_NOT_FOUND
     assert f"pid {process.pid} is no longer the executor that was found" in capfd.readouterr().err
+
+
+@jvm_in_pod
+def test_hook_returns_before_the_post_exit_scripts_run(pods: StartPod, classes: Path, tmp_path: Path) -> None:
+    """With post-exit scripts, lifecycle should tell the hook that the JVM has exited before they run: the hook exits
+    0 while a post-exit script still runs (its time is the grace period's), and lifecycle exits after the script."""
+    fifo = tmp_path / "ready"
+    os.mkfifo(fifo)
+    ready = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        install_script(tmp_path / "post", "10-upload", "--ready", str(fifo), "--hold")
+        pod = pods("container", java(classes, "drain.ms=50"), LIFECYCLE_POST_EXIT_DIR=str(tmp_path / "post"),
+                   PYTHONPATH=str(Path(__file__).resolve().parents[2]))  # fmt: skip
+        pod.ready()
+        lifecycle = pod.pidfd(1)
+        result = pod.run_hook()
+        script = int(Lines(ready).expect(READY).group(1))
+        assert result.code == DECOM_DRAINED, result.stderr
+        assert is_alive(lifecycle)  # still in post-exit: the script holds
+        signal.pidfd_send_signal(pod.pidfd(script), signal.SIGUSR1)
+        assert pod.exit_code() == 0
+    finally:
+        os.close(ready)
+    log = pod.streams.text("err")
+    assert "decommissioning -> post-exit (child_exited)" in log
+    assert "10-upload> released" in log

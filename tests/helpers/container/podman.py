@@ -51,7 +51,7 @@ JAVA_HOME = "/opt/java/openjdk"  # the image's (eclipse-temurin's path; a symlin
 WORK_DIR = f"{SPARK_HOME}/work-dir"  # the image's WORKDIR
 CLASSES = "/opt/executor-classes"  # test classes (SPARK_CLASSPATH), bind-mounted read-only
 LIFECYCLE = "/usr/local/bin/lifecycle"  # the ENTRYPOINT: a link to the venv's console script
-LIFECYCLE_VENV = "/opt/lifecycle"
+LIFECYCLE_VENV = "/opt/lifecycle/venv"
 HOOK = "/usr/local/bin/lifecycle-decommission"
 DECOM_SCRIPT = "/opt/decom.sh"  # spark.kubernetes.decommission.script's default: the image's shim
 TERMINATION_LOG = "/dev/termination-log"
@@ -181,6 +181,7 @@ class Options:
     cwd: str | None = None  # the container's workingDir (default: the image's WORKDIR, an emptyDir here)
     image: str | None = None  # another image (a derived one) instead of the session's lifecycle image
     binds: Mapping[Path, str] = field(default_factory=dict)  # more host paths, read-only: {host: in container}
+    volumes: Mapping[Path, str] = field(default_factory=dict)  # writable volumes (host directories): {host: inside}
     host_network: bool = False  # hostNetwork: the host's network and UTS namespaces
     stop_signal: str | None = None  # the container's stopSignal (Kubernetes 1.37), else the image's (SIGTERM)
     capture_stderr: bool = False  # stderr through a pipe read line by line (Container.err), not into a file
@@ -208,6 +209,8 @@ def run_argv(image: str, options: Options, name: str, termination_log: Path) -> 
         argv += ["-v", f"{options.classes}:{CLASSES}:ro"]
     for host, inside in options.binds.items():
         argv += ["-v", f"{host}:{inside}:ro"]
+    for host, inside in options.volumes.items():
+        argv += ["-v", f"{host}:{inside}:rw"]
     if options.cwd is not None:
         argv += ["--workdir", options.cwd]
     if options.stop_signal is not None:
