@@ -5,9 +5,11 @@
     initializing --settings_loaded--> env-resolved --plan_built--> launching --child_started--> running
                                                                                                   |
         terminated <--child_exited-- decommissioning <--decommission_requested (SIGPWR)-----------+
-            ^   ^                      |  ^  (deadline_passed: SIGTERM, later SIGKILL; a second
-            |   +------child_exited----+--+   decommission_requested changes nothing)
-            +--failed-- (every state but terminated)          running --child_exited--> terminated
+          ^ ^   ^                      |  ^  (deadline_passed: SIGTERM, later SIGKILL; a second
+          | |   +------child_exited----+--+   decommission_requested changes nothing; a worker's
+          | |                          |      executor_exited records each executor it launched)
+          | +--child_exited-- stopping <--executors_drained (worker: none left; SIGTERM the Worker)
+          +--failed-- (every state but terminated)            running --child_exited--> terminated
 
 The happy path, with the effects replaced by a recorder:
 
@@ -33,27 +35,30 @@ from transitions import EventData, Machine
 
 
 class Phase(enum.Enum):
-    """The six states; values are the documented names (hyphens are fine in values, not in names)."""
+    """The seven states; values are the documented names (hyphens are fine in values, not in names)."""
 
     initializing = "initializing"
     env_resolved = "env-resolved"
     launching = "launching"
     running = "running"
     decommissioning = "decommissioning"
+    stopping = "stopping"  # a standalone worker whose executors have drained: the Worker JVM is stopped
     terminated = "terminated"
 
 
-LIVE = [Phase.initializing, Phase.env_resolved, Phase.launching, Phase.running, Phase.decommissioning]
+LIVE = [Phase.initializing, Phase.env_resolved, Phase.launching, Phase.running, Phase.decommissioning, Phase.stopping]
+DRAINING = [Phase.decommissioning, Phase.stopping]
 
 TRANSITIONS: list[dict[str, Any]] = [
     {"trigger": "settings_loaded", "source": Phase.initializing, "dest": Phase.env_resolved},
     {"trigger": "plan_built", "source": Phase.env_resolved, "dest": Phase.launching},
     {"trigger": "child_started", "source": Phase.launching, "dest": Phase.running},
     {"trigger": "decommission_requested", "source": Phase.running, "dest": Phase.decommissioning},
-    {"trigger": "decommission_requested", "source": Phase.decommissioning, "dest": None,
-     "after": "on_repeat_decommission"},
-    {"trigger": "deadline_passed", "source": Phase.decommissioning, "dest": None, "after": "on_deadline"},
-    {"trigger": "child_exited", "source": [Phase.running, Phase.decommissioning], "dest": Phase.terminated},
+    {"trigger": "decommission_requested", "source": DRAINING, "dest": None, "after": "on_repeat_decommission"},
+    {"trigger": "executor_exited", "source": Phase.decommissioning, "dest": None, "after": "on_executor_exit"},
+    {"trigger": "executors_drained", "source": Phase.decommissioning, "dest": Phase.stopping},
+    {"trigger": "deadline_passed", "source": DRAINING, "dest": None, "after": "on_deadline"},
+    {"trigger": "child_exited", "source": [Phase.running, *DRAINING], "dest": Phase.terminated},
     {"trigger": "failed", "source": LIVE, "dest": Phase.terminated},
 ]  # fmt: skip
 
@@ -63,6 +68,8 @@ TRIGGERED_BY = {
     "plan_built": "identity, JAVA_HOME, classpath resolved",
     "child_started": "child spawned (supervise mode)",
     "decommission_requested": "SIGPWR or the preStop command",
+    "executor_exited": "worker: an executor JVM the Worker launched exited (its pidfd)",
+    "executors_drained": "worker: none of the executors the Worker launched is left",
     "deadline_passed": "LIFECYCLE_DECOMMISSION_TIMEOUT, then LIFECYCLE_KILL_GRACE",
     "child_exited": "pidfd readable / SIGCHLD",
     "failed": "configuration error, exec failure, internal error",
@@ -72,7 +79,9 @@ LEADS_TO = {
     "plan_built": "-",
     "child_started": "-",
     "decommission_requested": "- (a second request changes nothing)",
-    "deadline_passed": "first SIGTERM, then SIGKILL to the JVM (so 143 or 137)",
+    "executor_exited": "- (logged: its pid, executors left, seconds since the request)",
+    "executors_drained": "- (SIGTERM to the Worker; its exit after a completed drain is lifecycle's 0)",
+    "deadline_passed": "first SIGTERM, then SIGKILL to the JVM (so 143 or 137); in stopping, SIGKILL",
     "child_exited": "the child's code, or 128+N for signal N, after LIFECYCLE_EXIT_REMAP",
     "failed": "78 configuration, 126/127 exec, 64 usage, 70 internal, 71 OS error",
 }
@@ -92,7 +101,9 @@ ACTIONS: dict[Phase | str, tuple[str, tuple[str, ...]]] = {
     Phase.launching: ("launch", ("launch",)),
     Phase.running: ("supervise", ("supervise",)),
     Phase.decommissioning: ("start_decommission", ("supervise", "prestop")),
+    Phase.stopping: ("stop_drained", ("supervise",)),
     "decommission_requested again": ("repeat_decommission", ("supervise",)),
+    "executor_exited": ("record_executor_exit", ("supervise",)),
     "deadline_passed": ("escalate", ("supervise",)),
     Phase.terminated: ("terminate", ("launch", "supervise", "prestop")),
 }
@@ -102,7 +113,10 @@ STATE_ACTIONS = {
     "classpath: build the immutable launch plan",
     Phase.launching: "exec the plan (LIFECYCLE_RUN_MODE=exec), or spawn it and hand over to the lean supervisor",
     Phase.running: "forward signals to the child, reap orphans, serve the preStop command",
-    Phase.decommissioning: "send LIFECYCLE_DECOMMISSION_SIGNAL to the JVM, arm LIFECYCLE_DECOMMISSION_TIMEOUT",
+    Phase.decommissioning: "send LIFECYCLE_DECOMMISSION_SIGNAL to the JVM, arm LIFECYCLE_DECOMMISSION_TIMEOUT; "
+    "a worker: then wait on a pidfd for each executor JVM the Worker launched",
+    Phase.stopping: "a worker whose executors have all exited: SIGTERM the Worker JVM (it never exits by itself), "
+    "SIGKILL after LIFECYCLE_KILL_GRACE",
     Phase.terminated: "map the exit status, write the termination message, tell attached preStop commands, "
     "SIGTERM leftover descendants, exit",
 }
@@ -152,6 +166,12 @@ class Lifecycle:
     def decommission_requested(self, **kwargs: Any) -> bool:
         raise RuntimeError("bound by transitions")
 
+    def executor_exited(self, **kwargs: Any) -> bool:
+        raise RuntimeError("bound by transitions")
+
+    def executors_drained(self, **kwargs: Any) -> bool:
+        raise RuntimeError("bound by transitions")
+
     def deadline_passed(self, **kwargs: Any) -> bool:
         raise RuntimeError("bound by transitions")
 
@@ -187,8 +207,14 @@ class Lifecycle:
     def on_enter_decommissioning(self, event: EventData) -> None:
         self.act(Phase.decommissioning, event)
 
+    def on_enter_stopping(self, event: EventData) -> None:
+        self.act(Phase.stopping, event)
+
     def on_repeat_decommission(self, event: EventData) -> None:
         self.act("decommission_requested again", event)
+
+    def on_executor_exit(self, event: EventData) -> None:
+        self.act("executor_exited", event)
 
     def on_deadline(self, event: EventData) -> None:
         self.act("deadline_passed", event)

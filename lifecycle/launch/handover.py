@@ -114,6 +114,7 @@ def supervise(
     payload = {
         "pid": pid,
         "label": label,
+        "mode": launcher.plan.mode if launcher.plan is not None else "",
         "control_fd": control_fd,
         "control_name": control.published_name(control_fd),  # where lifecycle-decommission finds the channel
         "started": launcher.started,

@@ -65,7 +65,7 @@ def build(data: dict[str, Any]) -> Loop:
     before, where = data.get("oom") or (None, None)
     oom = OomWatch(before, (where[0], where[1]) if where else None)
     supervisor = SupervisorActions(
-        log, knobs, data["label"], data["pid"], data["stderr_fd"], oom, data.get("control_fd")
+        log, knobs, data["label"], data["pid"], data["stderr_fd"], oom, data.get("control_fd"), data.get("mode", "")
     )  # fmt: skip
     model = Lifecycle(supervisor)
     supervisor.model = model
