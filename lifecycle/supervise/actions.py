@@ -112,7 +112,7 @@ class SupervisorActions(Reporter):
             signal=signal_name(sig),
             deadline_s=timeout,
         )
-        if self.mode == "worker":
+        if self.mode == "worker" and sig == self.knobs.decommission_signal:  # after a SIGTERM, no drain: a stop
             self.start_drain()
 
     def start_drain(self) -> None:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from examples.proc import descendants, wait_exits
+from examples.proc import cmdline, descendants, parent_pid, wait_exits
 from examples.spark.driver import Driver, start_driver
 from examples.spark.executor import can_use_namespaces
 from examples.spark.install import SYSTEM_PATH, ensure_pyspark
@@ -162,10 +162,8 @@ def test_lifecycle_master_runs_the_master_jvm_in_the_foreground_through_spark_cl
     master: StandaloneMaster,
 ) -> None:
     """`lifecycle master` should run the Master JVM as its own child (spark-class execs it), logging on stderr."""
-    (jvm,) = descendants(master.started.pid)
-    with open(f"/proc/{jvm}/cmdline", "rb") as handle:
-        argv = handle.read().decode().split("\0")
-    assert MASTER_CLASS in argv and os.path.basename(argv[0]) == "java", argv
+    (jvm,) = [pid for pid in descendants(master.started.pid) if MASTER_CLASS in cmdline(pid)]
+    assert os.path.basename(cmdline(jvm)[0]) == "java" and parent_pid(jvm) == master.started.pid
     assert master.started.output.find("Starting Spark master at spark://127.0.0.1", "err") is not None
     assert master.status()["status"] == "ALIVE"
 
@@ -320,6 +318,8 @@ def test_a_master_declines_a_decommission_and_stops_on_the_kubelets_sigterm(
     pod.layout, pod.started = "pod", started
     hook = WorkerHook(processes, pod)
     assert hook.finish(TIMEOUT) == 7, hook.started.output.tail()
+    os.kill(pod.init_pid, signal.SIGPWR)  # the trigger signal: declined too, never forwarded
+    started.output.wait_for("decommission request (SIGPWR) declined", timeout=TIMEOUT)
     assert own.status()["status"] == "ALIVE"
     jvm = pod.jvms(MASTER_CLASS)
     assert len(jvm) == 1 and not pod.jvms(WORKER_CLASS)
@@ -330,3 +330,44 @@ def test_a_master_declines_a_decommission_and_stops_on_the_kubelets_sigterm(
     records = started.output.json_records()
     assert transitions(records) == [*START_UP, ("running", "terminated")], records
     assert any(r.get("event") == "decommission" and "declined" in str(r.get("message")) for r in records)
+
+
+@needs_java
+@needs_namespaces
+@pytest.mark.pid1
+def test_the_trigger_signal_drains_an_idle_worker_and_lifecycle_exits_0(
+    master: StandaloneMaster, spark_home: Path, processes: Processes, workdir: Path
+) -> None:
+    """SIGPWR to lifecycle (LIFECYCLE_DECOMMISSION_TRIGGER) in a worker with no executor: the drain finds none,
+    the Worker is stopped at once and lifecycle exits 0, all visible in the transition log."""
+    pod = WorkerPod(processes, master, worker_env(spark_home, workdir / "idle"), workdir / "idle", label="idle")
+    worker_id = pod.wait_registered(master, TIMEOUT)
+    os.kill(pod.init_pid, signal.SIGPWR)
+    code = pod.exit_code(TIMEOUT)
+    assert code == 0, pod.started.output.tail()
+    records = pod.records()
+    assert transitions(records) == DRAINED, records
+    (drain,) = [r for r in records if r.get("event") == "drain"]
+    assert drain["executors"] == [], drain
+    assert pod.started.output.find(f"Decommission worker {worker_id}", "err") is not None
+    assert master.worker_states()[worker_id] in ("DECOMMISSIONED", "DEAD")
+
+
+@needs_java
+@needs_namespaces
+@pytest.mark.pid1
+def test_a_worker_without_decommission_gets_sigterm_with_a_warning(
+    master: StandaloneMaster, spark_home: Path, processes: Processes, workdir: Path
+) -> None:
+    """A Worker started without spark.decommission.enabled has no SIGPWR handler: the preStop command's request
+    sends it SIGTERM instead, with a warning (SIGPWR would kill it at once), and it stops with 143."""
+    env = worker_env(spark_home, workdir / "plain", SPARK_WORKER_OPTS="")
+    pod = WorkerPod(processes, master, env, workdir / "plain", label="no-decommission")
+    pod.wait_registered(master, TIMEOUT)
+    hook = WorkerHook(processes, pod)
+    assert hook.finish(TIMEOUT) == 0, hook.started.output.tail()
+    assert pod.exit_code(TIMEOUT) == 143, pod.started.output.tail()
+    records = pod.records()
+    warning = next(r for r in records if r.get("event") == "decommission" and r.get("level") == "warning")
+    assert "does not handle SIGPWR: sending SIGTERM" in str(warning["message"]), warning
+    assert pod.started.output.find("RECEIVED SIGNAL TERM", "err") is not None
