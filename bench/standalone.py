@@ -1,13 +1,15 @@
 """A standalone cluster's worker scale-down and its daemons' start-up, under lifecycle and the operator's way.
 
-Scale-down, in one run against one `lifecycle master` and one client-mode application (decommission and block
-migration on; `--interval` sets spark.storage.decommission.replicationReattemptInterval, default 2s):
-  drain  a worker (`lifecycle worker`, PID 1 of its pod) runs both tasks of a job; the preStop command is run
-         and the tasks are let finish at once: request → every executor of the worker gone → the Worker JVM
-         gone → lifecycle's exit (its code) → the hook's exit (its code); the job's result; tasks re-run (0).
+Scale-down, in one run against one `lifecycle master`, one client-mode application (decommission and block
+migration on; `--interval` sets spark.storage.decommission.replicationReattemptInterval, default 2s) and one
+worker that stays (its executor is where the other's blocks go and its tasks are re-run). Each row adds a
+worker (`lifecycle worker`, PID 1 of its pod) and runs a job of 4 tasks, 2 on each executor, then:
+  drain  the preStop command is run; once the executor is draining with both tasks still running (`Blocked
+         from shutdown by 2 running tasks` in its log) the tasks are let finish: request → the driver
+         decommissions the executor → its tasks end → the executor gone → the Worker JVM gone → lifecycle's exit
+         (code) → the hook's exit (code); tasks re-run (0); the job's result.
   kill   the operator's behaviour today (terminationGracePeriodSeconds: 0): every process of the worker's pod
-         is SIGKILLed while both tasks run. The tasks are lost; a replacement worker joins and they run again
-         from the start: kill → replacement registered → both tasks re-running → the job's result.
+         is SIGKILLed while its 2 tasks run; they run again from the start on the staying executor.
 
 Start-up, `--startups N` times each (medians): start → the master's `New state: ALIVE`, start → the worker's
 `Successfully registered with master`, under `lifecycle master` / `lifecycle worker URL` (the log on its stderr)
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import socket
 import statistics
@@ -50,6 +53,7 @@ from examples.spark.standalone import (
     worker_env,
 )
 
+DECOMMISSIONED = re.compile(r"Executor updated: .* is now DECOMMISSIONED|[Dd]ecommission(ing)? executor")
 TIMEOUT = float(os.environ.get("BENCH_TIMEOUT", "180"))
 
 
@@ -57,62 +61,77 @@ def ms(seconds: float) -> str:
     return f"{seconds * 1000:.0f}"
 
 
+def join(processes: Processes, spark_home: Path, master: StandaloneMaster, driver: Driver, work: Path,
+         name: str) -> WorkerPod:  # fmt: skip
+    """A worker pod whose executor for the application has registered with the driver."""
+    mark = driver.started.output.count()
+    pod = WorkerPod(processes, master, worker_env(spark_home, work / name), work / name, label=name)
+    pod.wait_registered(master, TIMEOUT)
+    driver.started.output.wait_for("Registered executor", timeout=TIMEOUT, start=mark)
+    return pod
+
+
 def drain_row(processes: Processes, spark_home: Path, master: StandaloneMaster, driver: Driver, work: Path,
               run: int) -> dict[str, str]:  # fmt: skip
-    """One worker drained by the preStop command while both tasks of a job run on its executor."""
-    pod = WorkerPod(processes, master, worker_env(spark_home, work / f"d{run}"), work / f"d{run}", label=f"d{run}")
-    pod.wait_registered(master, TIMEOUT)
+    """A job of 4 tasks over the staying worker's executor and this worker's (2 each); the preStop command drains
+    this one while its 2 tasks run; they finish once its executor is draining."""
+    pod = join(processes, spark_home, master, driver, work, f"d{run}")
     job = f"drain-{run}"
-    driver.submit(job)
-    driver.coordinator.wait_tasks(job, 2, TIMEOUT)
+    driver.submit(job, 4)
+    driver.coordinator.wait_tasks(job, 4, TIMEOUT)
     (executor,) = pod.executors()
     fds = {"executor": os.pidfd_open(executor), "worker": os.pidfd_open(pod.worker_jvm())}
+    (log,) = (work / f"d{run}" / "work" / driver.app_id).glob("*/stderr")  # the executor's log, in the work dir
+    tail = shutil.which("tail", path=SYSTEM_PATH)
+    assert tail is not None
+    follower = processes.start("executor-log", [tail, "-F", "-n", "+1", "-s", "0.05", str(log)], {})
+    mark = driver.started.output.count()
     hook = WorkerHook(processes, pod)
     requested = hook.started.started_at
-    driver.coordinator.release(job)  # the tasks finish at once: what is measured is the drain itself
+    seen = driver.started.output.wait_for(DECOMMISSIONED, timeout=TIMEOUT, start=mark)
+    # The tasks finish once the executor is draining with both still running (`Blocked from shutdown by 2
+    # running tasks`): an executor leaves only after a block-migration round that started after its last task
+    # ended (the staying executor is the peer blocks go to), and --interval decides when the next round starts.
+    follower.output.wait_for("Blocked from shutdown by 2 running tasks", timeout=TIMEOUT)
+    driver.coordinator.release(job)
+    released = time.monotonic()
     fds["hook"] = hook.pidfd
     exits = wait_exits(fds, TIMEOUT)
+    processes.kill(follower)
     os.close(fds["executor"])
     os.close(fds["worker"])
     hook_code, code = hook.finish(TIMEOUT), pod.exit_code(TIMEOUT)
     ended = pod.started.output.wait_for('"event": "terminated"', timeout=TIMEOUT).at
     result = driver.result(job, TIMEOUT)
-    return {"way": "lifecycle: preStop drain", "executors gone": ms(exits["executor"] - requested),
-            "worker JVM gone": ms(exits["worker"] - requested), "lifecycle exit": f"{ms(ended - requested)} ({code})",
+    return {"way": "lifecycle: preStop drain", "driver decommissions the executor": ms(seen.at - requested),
+            "its 2 tasks end": ms(released - requested), "executor gone": ms(exits["executor"] - requested),
+            "Worker JVM gone": ms(exits["worker"] - requested), "lifecycle exit": f"{ms(ended - requested)} ({code})",
             "hook exit": f"{ms(exits['hook'] - requested)} ({hook_code})",
-            "tasks re-run": str(driver.coordinator.attempts[job] - 2),
+            "tasks re-run": str(driver.coordinator.attempts[job] - 4),
             "job": "ok" if result.get("ok") else f"failed: {result}"}  # fmt: skip
 
 
 def kill_row(processes: Processes, spark_home: Path, master: StandaloneMaster, driver: Driver, work: Path,
              run: int) -> dict[str, str]:  # fmt: skip
-    """One worker's pod SIGKILLed at once (grace 0) while both tasks run; a replacement worker takes the job."""
-    pod = WorkerPod(processes, master, worker_env(spark_home, work / f"k{run}"), work / f"k{run}", label=f"k{run}")
-    pod.wait_registered(master, TIMEOUT)
+    """The same job; this worker's pod is SIGKILLed at once (grace 0) while its 2 tasks run: they run again
+    from the start on the staying worker's executor."""
+    pod = join(processes, spark_home, master, driver, work, f"k{run}")
     job = f"kill-{run}"
-    driver.submit(job)
-    driver.coordinator.wait_tasks(job, 2, TIMEOUT)
+    driver.submit(job, 4)
+    driver.coordinator.wait_tasks(job, 4, TIMEOUT)
     killed = time.monotonic()
     kill_by_pidfd(pod.host_pids().values())
+    driver.coordinator.release(job)  # the staying executor's 2 tasks end; the lost 2 are released as they re-run
     pod.exit_code(TIMEOUT)
-    spare = WorkerPod(processes, master, worker_env(spark_home, work / f"r{run}"), work / f"r{run}",
-                      label=f"r{run}")  # fmt: skip
-    spare.wait_registered(master, TIMEOUT)
-    registered = time.monotonic()
-    driver.coordinator.wait_attempts(job, 4, TIMEOUT)  # both tasks again, from the start, on the replacement
+    driver.coordinator.wait_attempts(job, 6, TIMEOUT)  # both lost tasks again, from the start
     rerun = time.monotonic()
-    driver.coordinator.release(job)
     result = driver.result(job, TIMEOUT)
     done = time.monotonic()
-    spare_fd = os.pidfd_open(spare.init_pid)
-    os.kill(spare.init_pid, 15)  # the kubelet's stop of the spare (its executor is idle)
-    wait_exits({"spare": spare_fd}, TIMEOUT)
-    os.close(spare_fd)
-    return {"way": "operator today: SIGKILL at once", "executors gone": "0 (killed)", "worker JVM gone": "0 (killed)",
-            "lifecycle exit": "-", "hook exit": "-",
-            "tasks re-run": str(driver.coordinator.attempts[job] - 2),
-            "job": f"ok after {ms(done - killed)} (replacement registered {ms(registered - killed)}, tasks "
-                   f"re-running {ms(rerun - killed)})" if result.get("ok") else f"failed: {result}"}  # fmt: skip
+    return {"way": "operator today: SIGKILL at once", "driver decommissions the executor": "-",
+            "its 2 tasks end": "killed", "executor gone": "0", "Worker JVM gone": "0", "lifecycle exit": "-",
+            "hook exit": "-", "tasks re-run": str(driver.coordinator.attempts[job] - 4),
+            "job": f"ok {ms(done - killed)} after the kill (the lost tasks restarted at {ms(rerun - killed)})"
+            if result.get("ok") else f"failed: {result}"}  # fmt: skip
 
 
 def timed_lifecycle(processes: Processes, argv: list[str], env: dict[str, str], cwd: Path, line: str) -> float:
@@ -190,11 +209,13 @@ def main(argv: list[str]) -> int:
             conf = {**DECOMMISSION_CONF, "spark.storage.decommission.replicationReattemptInterval": options.interval}
             (work / "driver").mkdir()
             driver = start_driver(processes, spark_home, master, work / "driver", timeout=TIMEOUT, conf=conf)
+            join(processes, spark_home, master, driver, work, "stays")  # the worker that the scale-down keeps
             rows = []
             for run in range(options.runs):
                 rows.append(drain_row(processes, spark_home, master, driver, work, run))
                 rows.append(kill_row(processes, spark_home, master, driver, work, run))
-            say(f"scale-down of a worker running 2 tasks (ms from the request or the kill; migration interval "
+            say(f"scale-down of one of two workers, 2 tasks running on each (ms from the preStop request or the kill; "
+                f"migration interval "
                 f"{options.interval}; load {os.getloadavg()[0]:.1f}):\n")
             say(table(rows) + "\n")
             driver.cancel_unfinished()
