@@ -339,7 +339,8 @@ def test_the_trigger_signal_drains_an_idle_worker_and_lifecycle_exits_0(
     master: StandaloneMaster, spark_home: Path, processes: Processes, workdir: Path
 ) -> None:
     """SIGPWR to lifecycle (LIFECYCLE_DECOMMISSION_TRIGGER) in a worker with no executor: the drain finds none,
-    the Worker is stopped at once and lifecycle exits 0, all visible in the transition log."""
+    the Worker is stopped at once and lifecycle exits 0, all visible in the transition log; the master no longer
+    counts it as ALIVE."""
     pod = WorkerPod(processes, master, worker_env(spark_home, workdir / "idle"), workdir / "idle", label="idle")
     worker_id = pod.wait_registered(master, TIMEOUT)
     os.kill(pod.init_pid, signal.SIGPWR)
@@ -349,7 +350,7 @@ def test_the_trigger_signal_drains_an_idle_worker_and_lifecycle_exits_0(
     assert transitions(records) == DRAINED, records
     (drain,) = [r for r in records if r.get("event") == "drain"]
     assert drain["executors"] == [], drain
-    assert pod.started.output.find(f"Decommission worker {worker_id}", "err") is not None
+    # stopped at once: the Worker may not have told the master before its SIGTERM (then the master shows DEAD)
     assert master.worker_states()[worker_id] in ("DECOMMISSIONED", "DEAD")
 
 
