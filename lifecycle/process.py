@@ -49,11 +49,12 @@ def reap(main_pid: int) -> tuple[list[int], int | None]:
     return reaped, main_status
 
 
-# Descendants come from psutil, imported here and only here, lazily: in the lean supervisor it costs ~15 ms and
-# ~1.9 MiB RSS (14.5 -> 16.4 MiB: 20 modules, among them subprocess, socket, datetime), so it must stay out of the
-# steady state. Both callers run at exit only: leftovers.py once the main child has exited and it still has
-# children, peers.entered_commands as PID 1 waiting for preStop commands; and parent_map answers from a listdir
-# when no other process exists (PID 1 exiting alone imports nothing).
+# Descendants come from psutil, imported here (and in supervise/drain.py) only lazily: in the lean supervisor it
+# costs ~15 ms and ~1.9 MiB RSS (14.5 -> 16.4 MiB: 20 modules, among them subprocess, socket, datetime), so it must
+# stay out of the steady state. Its callers run at the end only: leftovers.py once the main child has exited and
+# it still has children, peers.entered_commands as PID 1 waiting for preStop commands, a standalone worker's drain
+# (issue #16) from its decommission request on; and parent_map answers from a listdir when no other process
+# exists (PID 1 exiting alone imports nothing).
 STATUS_GONE = ("zombie", "dead")  # psutil.STATUS_ZOMBIE, STATUS_DEAD: exited already, only not reaped yet
 
 
