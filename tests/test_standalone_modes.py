@@ -145,3 +145,19 @@ def test_valid_worker_settings_are_typed(set_env: SetEnv) -> None:
     _, _, worker = settings.load_all("worker")
     assert isinstance(worker, settings.WorkerEnv)
     assert (worker.port, worker.webui_port, worker.cores, worker.memory, worker.instances) == (7078, 8081, 8, "30g", 1)
+
+
+def test_the_masters_host_default_is_what_hostname_f_prints() -> None:
+    """lifecycle should default SPARK_MASTER_HOST to `hostname -f`'s answer, as start-master.sh does."""
+    import shutil
+    import subprocess
+
+    from lifecycle.launch.resolve import host_fqdn
+
+    hostname = shutil.which("hostname")
+    if hostname is None:
+        pytest.skip("no hostname command")
+    printed = subprocess.run([hostname, "-f"], capture_output=True, text=True, timeout=30, check=False)
+    if printed.returncode != 0:
+        pytest.skip(f"hostname -f fails here: {printed.stderr.strip()}")
+    assert host_fqdn() == printed.stdout.strip()

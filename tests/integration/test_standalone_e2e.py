@@ -97,7 +97,8 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def master(spark_home: Path, processes: Processes, workdir: Path) -> StandaloneMaster:
     """`lifecycle master` on 127.0.0.1, ALIVE."""
     return start_lifecycle_master(processes, spark_home, workdir / "master", timeout=TIMEOUT,
-                                  LIFECYCLE_LOG_FORMAT="json")  # fmt: skip
+                                  LIFECYCLE_LOG_FORMAT="json", SPARK_DAEMON_MEMORY="384m",
+                                  SPARK_DAEMON_JAVA_OPTS="-Dlifecycle.test=daemon-opts")  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -161,9 +162,12 @@ def scaledown(spark_home: Path, processes: Processes, workdir: Path, master: Sta
 def test_lifecycle_master_runs_the_master_jvm_in_the_foreground_through_spark_class(
     master: StandaloneMaster,
 ) -> None:
-    """`lifecycle master` should run the Master JVM as its own child (spark-class execs it), logging on stderr."""
+    """`lifecycle master` should run the Master JVM as its own child (spark-class execs it), logging on stderr,
+    with spark-class's daemon options: SPARK_DAEMON_MEMORY as -Xmx, SPARK_DAEMON_JAVA_OPTS, SPARK_MASTER_OPTS."""
     (jvm,) = [pid for pid in descendants(master.started.pid) if MASTER_CLASS in cmdline(pid)]
-    assert os.path.basename(cmdline(jvm)[0]) == "java" and parent_pid(jvm) == master.started.pid
+    argv = cmdline(jvm)
+    assert os.path.basename(argv[0]) == "java" and parent_pid(jvm) == master.started.pid
+    assert {"-Xmx384m", "-Dlifecycle.test=daemon-opts", "-Dspark.master.rest.enabled=false"} <= set(argv), argv
     assert master.started.output.find("Starting Spark master at spark://127.0.0.1", "err") is not None
     assert master.status()["status"] == "ALIVE"
 
