@@ -376,3 +376,25 @@ def test_a_worker_without_decommission_gets_sigterm_with_a_warning(
     warning = next(r for r in records if r.get("event") == "decommission" and r.get("level") == "warning")
     assert "does not handle SIGPWR: sending SIGTERM" in str(warning["message"]), warning
     assert pod.started.output.find("RECEIVED SIGNAL TERM", "err") is not None
+
+
+@needs_java
+def test_conf_spark_env_sh_still_overrides_the_start_script_defaults(
+    spark_home: Path, processes: Processes, workdir: Path
+) -> None:
+    """SPARK_MASTER_WEBUI_PORT unset: lifecycle puts start-master.sh's default (8080) in the environment, and a
+    conf/spark-env.sh that sets it, sourced by spark-class afterwards, still wins, as it does for the script."""
+    from examples.spark.driver import free_port
+    from examples.spark.install import lifecycle_bin
+    from examples.spark.standalone import MASTER_ALIVE, master_env
+
+    conf = workdir / "conf-env"
+    conf.mkdir()
+    port, ui_port = free_port(), free_port()
+    (conf / "spark-env.sh").write_text(f"SPARK_MASTER_WEBUI_PORT={ui_port}\n")
+    env = master_env(spark_home, port, ui_port, SPARK_CONF_DIR=str(conf))
+    del env["SPARK_MASTER_WEBUI_PORT"]
+    started = processes.start("master-conf", [lifecycle_bin(), "master"], env, conf)
+    started.output.wait_for(MASTER_ALIVE, timeout=TIMEOUT)
+    assert StandaloneMaster(f"spark://127.0.0.1:{port}", started, ui_port).status()["status"] == "ALIVE"
+    processes.kill(started)
