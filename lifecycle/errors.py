@@ -19,6 +19,7 @@ DECOM_NOT_FOUND = 3  # no executor JVM was found in this PID namespace
 DECOM_AMBIGUOUS = 4  # several executor JVMs were found; none was signalled
 DECOM_DEADLINE = 5  # LIFECYCLE_DECOMMISSION_TIMEOUT passed before the JVM exited
 DECOM_NOT_PERMITTED = 6  # the JVM could not be signalled (EPERM) or its identity could not be checked
+DECOM_DECLINED = 7  # lifecycle runs a standalone master, which has no decommission: nothing was signalled
 
 
 class LifecycleError(Exception):

@@ -215,12 +215,14 @@ KNOBS: tuple[Knob, ...] = tuple(Knob(*row) for row in (
     (LOG_LEVEL, "log_level", "info", parse_log_level, "debug, info, warning, error",
      "lowest level of lifecycle's log lines that is written"),
     (DECOMMISSION_SIGNAL, "decommission_signal", "PWR", parse_signal, "signal name or number",
-     "signal sent to the executor JVM to decommission it; must match spark.executor.decommission.signal"),
+     "signal sent to the executor (or standalone Worker) JVM to decommission it; must match "
+     "spark.executor.decommission.signal (spark.worker.decommission.signal)"),
     (DECOMMISSION_TRIGGER, "decommission_trigger", "PWR", parse_trigger,
      "signal name or number lifecycle can catch (not CHLD, PIPE, TTIN, TTOU, SEGV…)",
      "signal that, sent to lifecycle, starts decommissioning (instead of being forwarded)"),
     (DECOMMISSION_TIMEOUT, "decommission_timeout", "", parse_optional_timeout, "duration (30, 25s, 500ms, 2m) or empty",
-     "deadline for the JVM to exit after the decommission signal; then SIGTERM; empty waits as upstream"),
+     "deadline for the JVM (a worker: every executor it launched) to exit after the decommission signal; then "
+     "SIGTERM; empty waits as upstream"),
     (KILL_GRACE, "kill_grace", "10", parse_duration, DURATION,
      "after the decommission deadline's SIGTERM, wait this long, then SIGKILL"),
     (SIGNAL_GROUP, "signal_group", "false", parse_bool, "1, 0, true, false",

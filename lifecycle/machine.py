@@ -8,9 +8,11 @@
          v                                  |                                   (SIGPWR, preStop)    v
     pre-launch ----------------------------+            decommissioning (deadline_passed: SIGTERM,
          |  stop_requested (SIGTERM while a script runs)        |    later SIGKILL; a second request
-         v                                                       |    changes nothing)
-    terminated <--child_exited [no post-exit scripts]-- running or decommissioning
-         ^    <--scripts_finished-- post-exit <--child_exited [post-exit scripts]--+
+         v                                                       |    changes nothing; a worker's
+    terminated <--child_exited [no post-exit scripts]--+        |    executor_exited records each
+         ^    <--scripts_finished-- post-exit <--child_exited [post-exit scripts]-- running, decommissioning
+         |                                                       |    or stopping
+         |                        stopping <--executors_drained--+ (a worker: none left; SIGTERM the Worker)
          +--failed-- (every state but terminated)
 
 The happy path, with the effects replaced by a recorder:
@@ -37,7 +39,7 @@ from transitions import EventData, Machine
 
 
 class Phase(enum.Enum):
-    """The eight states; values are the documented names (hyphens are fine in values, not in names)."""
+    """The nine states; values are the documented names (hyphens are fine in values, not in names)."""
 
     initializing = "initializing"
     pre_launch = "pre-launch"
@@ -45,12 +47,14 @@ class Phase(enum.Enum):
     launching = "launching"
     running = "running"
     decommissioning = "decommissioning"
+    stopping = "stopping"  # a standalone worker whose executors have drained: the Worker JVM is stopped
     post_exit = "post-exit"
     terminated = "terminated"
 
 
 LIVE = [phase for phase in Phase if phase is not Phase.terminated]
-EXITED = [Phase.running, Phase.decommissioning]  # where the main child's exit is heard
+DRAINING = [Phase.decommissioning, Phase.stopping]
+EXITED = [Phase.running, *DRAINING]  # where the main child's exit is heard
 
 # pre-launch and post-exit are entered only when their directory holds scripts: without any, lifecycle goes
 # initializing -> env-resolved and running -> terminated as it always has (the log and its readers unchanged).
@@ -61,9 +65,10 @@ TRANSITIONS: list[dict[str, Any]] = [
     {"trigger": "plan_built", "source": Phase.env_resolved, "dest": Phase.launching},
     {"trigger": "child_started", "source": Phase.launching, "dest": Phase.running},
     {"trigger": "decommission_requested", "source": Phase.running, "dest": Phase.decommissioning},
-    {"trigger": "decommission_requested", "source": Phase.decommissioning, "dest": None,
-     "after": "on_repeat_decommission"},
-    {"trigger": "deadline_passed", "source": Phase.decommissioning, "dest": None, "after": "on_deadline"},
+    {"trigger": "decommission_requested", "source": DRAINING, "dest": None, "after": "on_repeat_decommission"},
+    {"trigger": "executor_exited", "source": Phase.decommissioning, "dest": None, "after": "on_executor_exit"},
+    {"trigger": "executors_drained", "source": Phase.decommissioning, "dest": Phase.stopping},
+    {"trigger": "deadline_passed", "source": DRAINING, "dest": None, "after": "on_deadline"},
     {"trigger": "child_exited", "source": EXITED, "dest": Phase.post_exit, "conditions": "with_scripts"},
     {"trigger": "child_exited", "source": EXITED, "dest": Phase.terminated, "unless": "with_scripts"},
     {"trigger": "scripts_finished", "source": Phase.post_exit, "dest": Phase.terminated},
@@ -78,6 +83,8 @@ TRIGGERED_BY = {
     "plan_built": "identity, JAVA_HOME, classpath resolved",
     "child_started": "child spawned (supervise mode)",
     "decommission_requested": "SIGPWR or the preStop command",
+    "executor_exited": "worker: an executor JVM the Worker launched exited (its pidfd)",
+    "executors_drained": "worker: none of the executors the Worker launched is left",
     "deadline_passed": "LIFECYCLE_DECOMMISSION_TIMEOUT, then LIFECYCLE_KILL_GRACE",
     "child_exited": "pidfd readable / SIGCHLD",
     "scripts_finished": "each post-exit script exited, or LIFECYCLE_POST_EXIT_TIMEOUT passed",
@@ -92,7 +99,9 @@ LEADS_TO = {
     "plan_built": "-",
     "child_started": "-",
     "decommission_requested": "- (a second request changes nothing)",
-    "deadline_passed": "first SIGTERM, then SIGKILL to the JVM (so 143 or 137)",
+    "executor_exited": "- (logged: its pid, executors left, seconds since the request)",
+    "executors_drained": "- (SIGTERM to the Worker; its exit after a completed drain is lifecycle's 0)",
+    "deadline_passed": "first SIGTERM, then SIGKILL to the JVM (so 143 or 137); in stopping, SIGKILL",
     "child_exited": "the child's code, or 128+N for signal N, after LIFECYCLE_EXIT_REMAP",
     "scripts_finished": "the child's code as above: a post-exit script never changes it",
     "failed": "78 configuration, 69 pre-launch script, 126/127 exec, 64 usage, 70 internal, 71 OS error",
@@ -114,7 +123,9 @@ ACTIONS: dict[Phase | str, tuple[str, tuple[str, ...]]] = {
     Phase.launching: ("launch", ("launch",)),
     Phase.running: ("supervise", ("supervise",)),
     Phase.decommissioning: ("start_decommission", ("supervise", "prestop")),
+    Phase.stopping: ("stop_drained", ("supervise",)),
     "decommission_requested again": ("repeat_decommission", ("supervise",)),
+    "executor_exited": ("record_executor_exit", ("supervise",)),
     "deadline_passed": ("escalate", ("supervise",)),
     Phase.post_exit: ("run_post_exit", ("supervise",)),
     Phase.terminated: ("terminate", ("launch", "supervise", "prestop")),
@@ -128,7 +139,10 @@ STATE_ACTIONS = {
     "classpath: build the immutable launch plan",
     Phase.launching: "exec the plan (LIFECYCLE_RUN_MODE=exec), or spawn it and hand over to the lean supervisor",
     Phase.running: "forward signals to the child, reap orphans, serve the preStop command",
-    Phase.decommissioning: "send LIFECYCLE_DECOMMISSION_SIGNAL to the JVM, arm LIFECYCLE_DECOMMISSION_TIMEOUT",
+    Phase.decommissioning: "send LIFECYCLE_DECOMMISSION_SIGNAL to the JVM, arm LIFECYCLE_DECOMMISSION_TIMEOUT; "
+    "a worker: then wait on a pidfd for each executor JVM the Worker launched",
+    Phase.stopping: "a worker whose executors have all exited: SIGTERM the Worker JVM (it never exits by itself), "
+    "SIGKILL after LIFECYCLE_KILL_GRACE",
     Phase.post_exit: "tell attached preStop commands, run each post-exit script with the child's exit status "
     "(bounded by LIFECYCLE_POST_EXIT_TIMEOUT, output logged)",
     Phase.terminated: "map the exit status, write the termination message, tell attached preStop commands, "
@@ -189,6 +203,12 @@ class Lifecycle:
     def decommission_requested(self, **kwargs: Any) -> bool:
         raise RuntimeError("bound by transitions")
 
+    def executor_exited(self, **kwargs: Any) -> bool:
+        raise RuntimeError("bound by transitions")
+
+    def executors_drained(self, **kwargs: Any) -> bool:
+        raise RuntimeError("bound by transitions")
+
     def deadline_passed(self, **kwargs: Any) -> bool:
         raise RuntimeError("bound by transitions")
 
@@ -234,8 +254,14 @@ class Lifecycle:
     def on_enter_decommissioning(self, event: EventData) -> None:
         self.act(Phase.decommissioning, event)
 
+    def on_enter_stopping(self, event: EventData) -> None:
+        self.act(Phase.stopping, event)
+
     def on_repeat_decommission(self, event: EventData) -> None:
         self.act("decommission_requested again", event)
+
+    def on_executor_exit(self, event: EventData) -> None:
+        self.act("executor_exited", event)
 
     def on_deadline(self, event: EventData) -> None:
         self.act("deadline_passed", event)

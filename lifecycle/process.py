@@ -7,6 +7,10 @@ import os
 
 from lifecycle.errors import EXIT_SIGNAL_BASE
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
 
 def exit_code(status: int) -> tuple[int, int | None]:
     """(shell-style exit code, signal number or None) from a waitpid status: 128+N for signal N."""
@@ -48,11 +52,12 @@ def reap_all() -> dict[int, int]:
     return statuses
 
 
-# Descendants come from psutil, imported here and only here, lazily: in the lean supervisor it costs ~15 ms and
-# ~1.9 MiB RSS (14.5 -> 16.4 MiB: 20 modules, among them subprocess, socket, datetime), so it must stay out of the
-# steady state. Both callers run at exit only: leftovers.py once the main child has exited and it still has
-# children, peers.entered_commands as PID 1 waiting for preStop commands; and parent_map answers from a listdir
-# when no other process exists (PID 1 exiting alone imports nothing).
+# Descendants come from psutil, imported here (and in supervise/drain.py) only lazily: in the lean supervisor it
+# costs ~15 ms and ~1.9 MiB RSS (14.5 -> 16.4 MiB: 20 modules, among them subprocess, socket, datetime), so it must
+# stay out of the steady state. Its callers run at the end only: leftovers.py once the main child has exited and
+# it still has children, peers.entered_commands as PID 1 waiting for preStop commands, a standalone worker's drain
+# (issue #16) from its decommission request on; and parent_map answers from a listdir when no other process
+# exists (PID 1 exiting alone imports nothing).
 STATUS_GONE = ("zombie", "dead")  # psutil.STATUS_ZOMBIE, STATUS_DEAD: exited already, only not reaped yet
 
 
@@ -148,4 +153,44 @@ def catches_signal(pid: int, sig: int) -> bool | None:
                     return bool(int(line.split()[1], 16) >> (sig - 1) & 1)
     except OSError:
         return None
+    return None
+
+
+# java launcher options whose value is the next argument (java -help): skipped when finding the main class.
+VALUE_OPTIONS = frozenset(
+    {
+        "-cp",
+        "-classpath",
+        "--class-path",
+        "-p",
+        "--module-path",
+        "--upgrade-module-path",
+        "--add-modules",
+        "--add-reads",
+        "--add-exports",
+        "--add-opens",
+        "--limit-modules",
+        "--patch-module",
+        "--enable-native-access",
+        "--source",
+    }
+)
+
+
+def main_class(argv: Sequence[str]) -> str | None:
+    """The main class of a `java` command line: the first argument that is not an option or its value.
+
+    None for anything that is not a JVM launcher (tini, a shell) or runs a jar or a module. So a wrapper
+    such as `tini -s -- java … KubernetesExecutorBackend` or a `-Dx=<class>` value never matches.
+    """
+    if not argv or os.path.basename(argv[0]) != "java":
+        return None
+    args = iter(argv[1:])
+    for arg in args:
+        if arg in VALUE_OPTIONS:
+            next(args, None)
+        elif arg in ("-jar", "-m", "--module"):
+            return None
+        elif not arg.startswith("-"):
+            return arg
     return None

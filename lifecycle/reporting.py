@@ -32,13 +32,16 @@ class Reporter:
         dest = phase_value(event.transition.dest) if event.transition.dest else source
         if dest != source:
             self.passed.append(dest)
+        record = event.kwargs.get("record", {})  # what the event carries for the log (a worker's drain)
+        detail = "".join(f", {key}={value}" for key, value in record.items())
         self.log.info(
             "transition",
-            f"{source} -> {dest} ({event.event.name})",
+            f"{source} -> {dest} ({event.event.name}{detail})",
             source=source,
             dest=dest,
             trigger=event.event.name,
             **{key: event.kwargs[key] for key in ("scripts", "results") if event.kwargs.get(key)},
+            **record,
         )
 
     def terminate(self, event: EventData) -> None:

@@ -46,7 +46,7 @@ if TYPE_CHECKING:
 PRE_LAUNCH, POST_EXIT = "pre-launch", "post-exit"
 # What lifecycle gives a script in its environment (README, Scripts), besides the container's own variables.
 ENV_FILE = "LIFECYCLE_ENV_FILE"  # pre-launch: where to write NAME=value lines (launch/exports.py)
-MODE = "LIFECYCLE_MODE"  # driver, executor or pass-through
+MODE = "LIFECYCLE_MODE"  # driver, executor, master, worker or pass-through
 CHILD_EXIT_CODE = "LIFECYCLE_CHILD_EXIT_CODE"  # post-exit: the child's code, 128+N for signal N
 CHILD_SIGNAL = "LIFECYCLE_CHILD_SIGNAL"  # post-exit: the signal that ended it (SIGTERM), or empty
 EXIT_CODE = "LIFECYCLE_EXIT_CODE"  # post-exit: the code lifecycle exits with (after LIFECYCLE_EXIT_REMAP)

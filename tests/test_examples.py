@@ -126,7 +126,17 @@ def workloads() -> list[Workload]:
                 for role in ("driver", "executor"):
                     found.append(Workload(f"{path.name}:{role}", spec[role].get("terminationGracePeriodSeconds"),
                                           env_of(spec[role].get("env")), spec.get("sparkConf", {})))
+            elif doc["kind"] == "SparkCluster":
+                for role, pod in cluster_pods(doc).items():
+                    (container,) = [c for c in pod["containers"] if c["name"] == role]
+                    found.append(Workload(f"{path.name}:{role}", pod.get("terminationGracePeriodSeconds"),
+                                          env_of(container.get("env")), doc["spec"].get("sparkConf", {})))
     return found
+
+
+def cluster_pods(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """A SparkCluster's pod templates: {"master": spec, "worker": spec}."""
+    return {role: doc["spec"][f"{role}Spec"]["statefulSetSpec"]["template"]["spec"] for role in ("master", "worker")}
 
 
 def executor_template() -> Workload:
@@ -153,7 +163,8 @@ def test_example_yaml_parses_into_kubernetes_objects(path: Path) -> None:
 def test_yaml_examples_cover_the_documented_set() -> None:
     """The pod template, the OpenShift template and the SparkApplication should all be there."""
     names = {path.name for path in YAML_FILES}
-    assert {"executor-pod-template.yaml", "openshift-securitycontext.yaml", "spark-application.yaml"} <= names
+    assert {"executor-pod-template.yaml", "openshift-securitycontext.yaml", "spark-application.yaml",
+            "spark-cluster.yaml", "spark-cluster-policy.yaml"} <= names
 
 
 def test_every_lifecycle_variable_in_examples_and_guide_is_a_knob() -> None:
@@ -208,6 +219,13 @@ def named_commands() -> dict[str, str]:
                     pre_stop = container.get("lifecycle", {}).get("preStop", {}).get("exec")
                     if pre_stop:
                         commands[f"{path.name} preStop"] = pre_stop["command"][0]
+            elif doc["kind"] == "SparkCluster":
+                for role, pod in cluster_pods(doc).items():
+                    for container in pod["containers"]:
+                        commands[f"{path.name} {role} command"] = container["command"][0]
+                        pre_stop = container.get("lifecycle", {}).get("preStop", {}).get("exec")
+                        if pre_stop:
+                            commands[f"{path.name} {role} preStop"] = pre_stop["command"][0]
             elif doc["kind"] == "SparkApplication":
                 script = doc["spec"]["sparkConf"].get("spark.kubernetes.decommission.script")
                 if script:
@@ -428,3 +446,74 @@ def test_dockerfile_puts_scripts_where_lifecycle_looks_for_them() -> None:
     text = DOCKERFILE.read_text()
     for name in ("LIFECYCLE_PRE_LAUNCH_DIR", "LIFECYCLE_POST_EXIT_DIR"):
         assert re.search(rf"^# COPY .* {re.escape(KNOBS[name].default)}/?$", text, re.MULTILINE), name
+
+
+# ---- the standalone cluster (issue #16) ------------------------------------------------------------------------
+SPARK_CLUSTER = EXAMPLES / "k8s" / "spark-cluster.yaml"
+CLUSTER_POLICY = EXAMPLES / "k8s" / "spark-cluster-policy.yaml"
+MIGRATION_ROUND = 61.0  # seconds an executor needs after its last task with Spark's default 30 s migration interval
+
+
+def spark_cluster() -> dict[str, Any]:
+    (doc,) = [d for d in yaml.safe_load_all(SPARK_CLUSTER.read_text()) if d["kind"] == "SparkCluster"]
+    return doc
+
+
+def policies() -> dict[str, dict[str, Any]]:
+    """The MutatingAdmissionPolicies by the role their match condition picks."""
+    found = {}
+    for doc in yaml.safe_load_all(CLUSTER_POLICY.read_text()):
+        if doc["kind"] == "MutatingAdmissionPolicy":
+            (condition,) = doc["spec"]["matchConditions"]
+            role = re.search(r'"spark-role"\]\.orValue\(""\) == "(\w+)"', condition["expression"])
+            assert role is not None, condition
+            found[role.group(1)] = doc
+    return found
+
+
+def test_spark_cluster_runs_lifecycle_master_and_worker_with_a_prestop_on_workers() -> None:
+    """The SparkCluster's containers should run `lifecycle master` and `lifecycle worker spark://<name>-master-svc:7077`
+    (the operator's master service), with lifecycle-decommission as the workers' preStop hook, none on the master."""
+    doc = spark_cluster()
+    pods = cluster_pods(doc)
+    (master,) = pods["master"]["containers"]
+    (worker,) = pods["worker"]["containers"]
+    assert [*master["command"], *master["args"]] == ["lifecycle", "master"]
+    name = doc["metadata"]["name"]
+    assert [*worker["command"], *worker["args"]] == ["lifecycle", "worker", f"spark://{name}-master-svc:7077"]
+    assert worker["lifecycle"]["preStop"]["exec"]["command"] == ["lifecycle-decommission"]
+    assert "lifecycle" not in master
+    assert doc["spec"]["sparkConf"]["spark.decommission.enabled"] == "true"  # the Worker's SIGPWR handler
+
+
+def test_spark_cluster_worker_budget_allows_a_default_migration_round() -> None:
+    """The worker's LIFECYCLE_DECOMMISSION_TIMEOUT should leave room for Spark's default ~61 s migration round, and
+    the deadline plus the kill grace should end before the grace period's SIGKILL."""
+    worker = next(w for w in workloads() if w.label == "spark-cluster.yaml:worker")
+    timeout = knob_value(worker, "LIFECYCLE_DECOMMISSION_TIMEOUT")
+    assert timeout is not None and timeout >= 2 * MIGRATION_ROUND
+    assert worker.grace is not None and timeout + knob_value(worker, "LIFECYCLE_KILL_GRACE") < worker.grace
+
+
+@pytest.mark.parametrize("role", ["master", "worker"])
+def test_cluster_policy_gives_the_operators_pods_the_templates_grace_and_command(role: str) -> None:
+    """The admission policy should set what the operator overrides: the template's grace period and lifecycle's
+    command, on the container of that role, for pods the operator labels with that role."""
+    pod = cluster_pods(spark_cluster())[role]
+    (container,) = pod["containers"]
+    expression = policies()[role]["spec"]["mutations"][0]["applyConfiguration"]["expression"]
+    assert f"terminationGracePeriodSeconds: {pod['terminationGracePeriodSeconds']}," in expression
+    assert f'name: "{role}"' in expression and 'command: ["lifecycle"]' in expression
+    if role == "worker":
+        assert ('args: ["worker", "spark://" + object.metadata.labels["spark.operator/spark-cluster-name"] + '
+                '"-master-svc:7077"]') in expression
+    else:
+        assert container["args"] == ["master"] and 'args: ["master"]' in expression
+
+
+def test_every_cluster_policy_has_a_binding() -> None:
+    """Each MutatingAdmissionPolicy should be bound, or it does nothing."""
+    docs = list(yaml.safe_load_all(CLUSTER_POLICY.read_text()))
+    names = {d["metadata"]["name"] for d in docs if d["kind"] == "MutatingAdmissionPolicy"}
+    bound = {d["spec"]["policyName"] for d in docs if d["kind"] == "MutatingAdmissionPolicyBinding"}
+    assert names == bound == {"spark-cluster-lifecycle-master", "spark-cluster-lifecycle-worker"}

@@ -41,6 +41,14 @@ EXPECTED: dict[Phase, dict[str, Phase | str]] = {
     },
     Phase.decommissioning: {
         "decommission_requested": INTERNAL,
+        "executor_exited": INTERNAL,
+        "executors_drained": Phase.stopping,
+        "deadline_passed": INTERNAL,
+        "child_exited": Phase.terminated,
+        "failed": Phase.terminated,
+    },
+    Phase.stopping: {
+        "decommission_requested": INTERNAL,
         "deadline_passed": INTERNAL,
         "child_exited": Phase.terminated,
         "failed": Phase.terminated,
@@ -48,7 +56,11 @@ EXPECTED: dict[Phase, dict[str, Phase | str]] = {
     Phase.post_exit: {"scripts_finished": Phase.terminated, "failed": Phase.terminated},
     Phase.terminated: {},
 }
-WITH_SCRIPTS = {Phase.running: Phase.post_exit, Phase.decommissioning: Phase.post_exit}  # child_exited(scripts=[…])
+WITH_SCRIPTS = {  # child_exited(scripts=[…])
+    Phase.running: Phase.post_exit,
+    Phase.decommissioning: Phase.post_exit,
+    Phase.stopping: Phase.post_exit,
+}
 TRIGGERS = [
     "scripts_found",
     "settings_loaded",
@@ -56,6 +68,8 @@ TRIGGERS = [
     "plan_built",
     "child_started",
     "decommission_requested",
+    "executor_exited",
+    "executors_drained",
     "deadline_passed",
     "child_exited",
     "scripts_finished",
@@ -68,10 +82,15 @@ ENTER_ACTION = {
     Phase.launching: "launch",
     Phase.running: "supervise",
     Phase.decommissioning: "start_decommission",
+    Phase.stopping: "stop_drained",
     Phase.post_exit: "run_post_exit",
     Phase.terminated: "terminate",
 }
-INTERNAL_ACTION = {"decommission_requested": "repeat_decommission", "deadline_passed": "escalate"}
+INTERNAL_ACTION = {
+    "decommission_requested": "repeat_decommission",
+    "executor_exited": "record_executor_exit",
+    "deadline_passed": "escalate",
+}
 ALL_PAIRS = list(itertools.product(Phase, TRIGGERS))
 
 
@@ -92,7 +111,7 @@ def new_model(initial: Phase = Phase.initializing) -> tuple[Lifecycle, mock.NonC
 
 
 def test_expected_graph_names_every_phase_and_trigger() -> None:
-    """lifecycle's restated graph should cover all eight phases and the ten triggers, and nothing else."""
+    """lifecycle's restated graph should cover all nine phases and the twelve triggers, and nothing else."""
     assert set(EXPECTED) == set(Phase)
     assert {trigger for edges in EXPECTED.values() for trigger in edges} == set(TRIGGERS)
 
@@ -194,6 +213,30 @@ def test_happy_path_runs_the_actions_in_order() -> None:
         mock.call.repeat_decommission(any_event),
         mock.call.on_transition(any_event),
         mock.call.escalate(any_event),
+        mock.call.on_transition(any_event),
+        mock.call.escalate(any_event),
+        mock.call.on_transition(any_event),
+        mock.call.terminate(any_event),
+    ]
+    assert model.state == Phase.terminated
+
+
+def test_a_workers_drain_runs_its_actions_in_order() -> None:
+    """lifecycle should, for a worker, record each executor's exit, then stop the drained Worker, then terminate."""
+    model, actions = new_model(Phase.running)
+    for trigger in ("decommission_requested", "executor_exited", "executor_exited", "executors_drained",
+                    "deadline_passed", "child_exited"):  # fmt: skip
+        model.trigger(trigger)
+    any_event = mock.ANY
+    assert actions.mock_calls == [
+        mock.call.on_transition(any_event),
+        mock.call.start_decommission(any_event),
+        mock.call.on_transition(any_event),
+        mock.call.record_executor_exit(any_event),
+        mock.call.on_transition(any_event),
+        mock.call.record_executor_exit(any_event),
+        mock.call.on_transition(any_event),
+        mock.call.stop_drained(any_event),
         mock.call.on_transition(any_event),
         mock.call.escalate(any_event),
         mock.call.on_transition(any_event),

@@ -41,6 +41,7 @@ class Coordinator:
         self.hello: dict[str, object] | None = None
         self.driver: socket.socket | None = None
         self.tasks: dict[str, dict[int, Task]] = {}
+        self.attempts: dict[str, int] = {}  # task connections per job: more than its tasks means some were re-run
         self.released: set[str] = set()
         self.results: dict[str, dict[str, object]] = {}
         self.connections: list[socket.socket] = []
@@ -66,6 +67,7 @@ class Coordinator:
                 task = Task(job, int(index), int(pid), time.monotonic(), conn)
                 with self.cond:
                     self.tasks.setdefault(job, {})[task.index] = task
+                    self.attempts[job] = self.attempts.get(job, 0) + 1
                     go = job in self.released
                     self.cond.notify_all()
                 if go:
@@ -117,6 +119,10 @@ class Coordinator:
         self._wait(lambda: len(self.tasks.get(job, {})) >= count, timeout, f"{count} tasks of {job} did not start")
         with self.cond:
             return sorted(self.tasks[job].values(), key=lambda task: task.index)
+
+    def wait_attempts(self, job: str, count: int, timeout: float) -> None:
+        """Block until tasks of `job` have connected `count` times in all (re-runs after an executor was lost)."""
+        self._wait(lambda: self.attempts.get(job, 0) >= count, timeout, f"{count} task attempts of {job} did not start")
 
     def release(self, job: str) -> None:
         """Let every task of `job` finish, now and later (a retried task is released at once)."""

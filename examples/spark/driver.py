@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -180,10 +180,11 @@ def write_driver_program(directory: Path) -> Path:
     return path
 
 
-def driver_argv(master: str, program: Path, *program_args: str, driver_port: int | None = None) -> list[str]:
+def driver_argv(master: str, program: Path, *program_args: str, driver_port: int | None = None,
+                conf: Mapping[str, str] | None = None) -> list[str]:
     """`lifecycle driver …`: spark-submit in client mode, as upstream's entrypoint runs the driver."""
     confs = {"spark.driver.host": LOOPBACK, "spark.ui.enabled": "false", "spark.decommission.enabled": "true",
-             "spark.ui.showConsoleProgress": "false"}
+             "spark.ui.showConsoleProgress": "false", **(conf or {})}
     if driver_port is not None:
         confs["spark.driver.port"] = str(driver_port)
     argv = [lifecycle_bin(), "driver", "--master", master, "--name", "lifecycle-e2e"]
@@ -237,13 +238,14 @@ class Driver:
 
 
 def start_driver(processes: Processes, spark_home: Path, master: Master, cwd: Path, timeout: float = 120.0,
-                 prefix: Sequence[str] = (), **env: str) -> Driver:
-    """The driver program against `master`, through `lifecycle driver` (after `prefix`, e.g. an nsenter);
-    returns once it has its app id."""
+                 prefix: Sequence[str] = (), conf: Mapping[str, str] | None = None, **env: str) -> Driver:
+    """The driver program against `master`, through `lifecycle driver` (after `prefix`, e.g. an nsenter), with
+    more Spark properties in `conf`; returns once it has its app id."""
     coordinator = Coordinator()
     port = free_port()
     program = write_driver_program(cwd)
-    argv = [*prefix, *driver_argv(master.url, program, "serve", LOOPBACK, str(coordinator.port), driver_port=port)]
+    argv = [*prefix, *driver_argv(master.url, program, "serve", LOOPBACK, str(coordinator.port), driver_port=port,
+                                  conf=conf)]
     environment = spark_env(spark_home, SPARK_DRIVER_BIND_ADDRESS=LOOPBACK, LIFECYCLE_TERMINATION_LOG="", **env)
     started = processes.start("driver", argv, environment, cwd)
     try:

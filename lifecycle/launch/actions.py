@@ -158,11 +158,12 @@ class LaunchActions(Reporter):
         additions, message = identity.apply_identity(who, env, self.invocation.dry_run)
         (warn if who.action == identity.NONE else lambda m: self.log.info("identity", m))(message)
         java_home, java_source = (None, "")
-        if mode == "executor":
+        if mode in ("executor", "master", "worker"):
             java_home, java_source = resolve.find_java_home(env)
         dist = resolve.hadoop_classpath(env, warn)
-        facts = plan.Facts(os.getcwd(), java_home, java_source, dist, additions)
-        plan_mode = mode if mode in ("driver", "executor") else plan.PASSTHROUGH
+        fqdn = resolve.host_fqdn() if mode == "master" and not env.get("SPARK_MASTER_HOST") else None
+        facts = plan.Facts(os.getcwd(), java_home, java_source, dist, additions, fqdn)
+        plan_mode = mode if mode in ("driver", "executor", "master", "worker") else plan.PASSTHROUGH
         if plan_mode == plan.PASSTHROUGH:
             shown = display_arg(self.invocation.args[0])
             self.log.info("pass-through", f"not a Spark mode: running '{shown}' as given")
@@ -206,7 +207,7 @@ class LaunchActions(Reporter):
     def hint(self) -> str:
         if self.plan is not None and self.plan.mode == "executor":
             return " (from JAVA_HOME; set JAVA_HOME to a JDK or JRE directory)"
-        if self.plan is not None and self.plan.mode == "driver":
+        if self.plan is not None and self.plan.mode in ("driver", "master", "worker"):
             return " (from SPARK_HOME; is it the Spark directory?)"
         return ""
 

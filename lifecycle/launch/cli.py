@@ -1,4 +1,5 @@
-"""argv → mode → machine → exit code. `lifecycle [OPTIONS] driver ARGS… | executor | COMMAND ARGS…`"""
+"""argv → mode → machine → exit code.
+`lifecycle [OPTIONS] driver ARGS… | executor | master ARGS… | worker MASTER_URL ARGS… | COMMAND ARGS…`"""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from lifecycle.redaction import Redactor, known_secrets, redact_arg
 USAGE = """\
 usage: lifecycle [--dry-run [--json]] driver [SPARK-SUBMIT ARGS…]
        lifecycle [--dry-run [--json]] executor
+       lifecycle [--dry-run [--json]] master [MASTER ARGS…]
+       lifecycle [--dry-run [--json]] worker MASTER_URL [WORKER ARGS…]
        lifecycle [--dry-run [--json]] [--] COMMAND [ARGS…]
        lifecycle --help | --version
 """
@@ -26,6 +29,9 @@ lifecycle: the container entrypoint, PID 1 and decommission runtime for Spark on
 
 The first argument keeps upstream entrypoint.sh's meaning: `driver` runs spark-submit in client mode,
 `executor` runs the executor JVM, anything else runs as given (pass-through). Options go before it.
+`master` and `worker` run a standalone cluster's Master and Worker JVMs in the foreground, through
+spark-class as start-master.sh and start-worker.sh would; a command literally named master or worker
+runs as given after `--` (lifecycle -- master).
 
 options:
   --dry-run   print the launch plan (argv, environment changes, classpath, states) and exit 0
@@ -69,7 +75,9 @@ def parse_args(argv: Sequence[str]) -> Invocation | str:
             )
     rest = tuple(argv[index:])
     if not rest:
-        raise LifecycleError("no mode or command given: expected driver, executor or a command to run", EX_USAGE)
+        raise LifecycleError(
+            "no mode or command given: expected driver, executor, master, worker or a command to run", EX_USAGE
+        )
     if as_json and not dry_run:
         raise LifecycleError("--json goes with --dry-run", EX_USAGE)
     if rest[0] == "executor" and len(rest) > 1:  # upstream ignores them silently; an option here is a mistake
@@ -78,9 +86,31 @@ def parse_args(argv: Sequence[str]) -> Invocation | str:
             "lifecycle --dry-run executor)",
             EX_USAGE,
         )
-    if rest[0] in ("driver", "executor"):
+    if rest[0] in ("master", "worker") and index > 0 and argv[index - 1] == "--":
+        # `lifecycle -- master`: a command of that name (before these modes existed, both were pass-through;
+        # driver and executor keep upstream entrypoint.sh's meaning, which has no `--`)
+        return Invocation("pass-through", rest, dry_run, as_json)
+    if rest[0] == "worker":
+        check_master_url(rest[1] if len(rest) > 1 else None)
+    if rest[0] in ("driver", "executor", "master", "worker"):
         return Invocation(rest[0], rest[1:], dry_run, as_json)
     return Invocation("pass-through", rest, dry_run, as_json)
+
+
+def check_master_url(url: str | None) -> None:
+    """`worker`'s first argument: spark://HOST:PORT, or several HOST:PORT after spark:// separated by commas
+    (standby masters), as the Worker parses it (Utils.parseStandaloneMasterUrls)."""
+    example = "lifecycle worker spark://HOST:PORT"
+    if url is None:
+        raise LifecycleError(f"worker needs the master's URL first: {example}", EX_USAGE)
+    hosts = url.removeprefix("spark://").split(",")
+    valid = url.startswith("spark://") and all(
+        host and port.isascii() and port.isdigit() and int(port) <= 65535
+        for host, _, port in (item.rpartition(":") for item in hosts)
+    )
+    if not valid:
+        raise LifecycleError(f"worker: expected the master's URL first, like spark://HOST:PORT, got "
+                             f"{shown(url)!r} ({example} [WORKER ARGS…])", EX_USAGE)  # fmt: skip
 
 
 def help_text() -> str:

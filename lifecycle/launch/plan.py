@@ -10,11 +10,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from lifecycle.launch.settings import ExecutorEnv, SparkEnv
+from lifecycle.launch.settings import ExecutorEnv, MasterEnv, ModeEnv, SparkEnv, WorkerEnv
 
 EXECUTOR_CLASS = "org.apache.spark.scheduler.cluster.k8s.KubernetesExecutorBackend"  # SPARK-36058, 3.3+
 LEGACY_EXECUTOR_CLASS = "org.apache.spark.executor.CoarseGrainedExecutorBackend"  # 2.3-3.2
 PASSTHROUGH = "pass-through"
+MASTER_CLASS = "org.apache.spark.deploy.master.Master"
+WORKER_CLASS = "org.apache.spark.deploy.worker.Worker"
+# start-master.sh and start-worker.sh's defaults, for the variables they fill in when unset or empty
+MASTER_PORT, MASTER_WEBUI_PORT, WORKER_WEBUI_PORT = "7077", "8080", "8081"
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,7 @@ class Facts:
     java_home_source: str = ""
     dist_classpath: str | None = None  # output of `hadoop classpath` when it was run
     env_additions: Mapping[str, str] = field(default_factory=dict)  # identity (nss_wrapper) variables
+    host_fqdn: str | None = None  # `hostname -f`'s answer, for the master's SPARK_MASTER_HOST default
 
 
 @dataclass(frozen=True)
@@ -107,16 +112,50 @@ def _environment(base: Mapping[str, str], spark: SparkEnv, facts: Facts) -> tupl
     return env, changed
 
 
+def standalone_plan(
+    mode: str, args: tuple[str, ...], env: dict[str, str], changed: list[str], spark: SparkEnv, facts: Facts
+) -> LaunchPlan:
+    """`master` or `worker`: the JVM in the foreground through spark-class, as start-master.sh and start-worker.sh
+    start it through spark-daemon.sh (minus nohup, the log file and the pid file: logs go to stdout and stderr).
+
+    The scripts fill in defaults for unset or empty SPARK_MASTER_HOST (`hostname -f`), SPARK_MASTER_PORT (7077),
+    SPARK_MASTER_WEBUI_PORT (8080) and SPARK_WORKER_WEBUI_PORT (8081) *after* sourcing conf/spark-env.sh, and
+    pass them as arguments. Here they are filled in as environment defaults instead: spark-class sources
+    conf/spark-env.sh (load-spark-env.sh), which can still override them, and the JVM reads them
+    (MasterArguments, WorkerArguments) unless an argument says otherwise: the same outcome, also when
+    spark-env.sh sets them, which arguments computed before spark-env.sh is sourced would get wrong.
+    SPARK_WORKER_PORT, _CORES, _MEMORY, _DIR, SPARK_DAEMON_MEMORY, SPARK_DAEMON_JAVA_OPTS, SPARK_MASTER_OPTS and
+    SPARK_WORKER_OPTS are read by the JVM or spark-class themselves: passed on unchanged.
+    """
+    defaults = {"SPARK_MASTER_HOST": facts.host_fqdn or "", "SPARK_MASTER_PORT": MASTER_PORT,
+                "SPARK_MASTER_WEBUI_PORT": MASTER_WEBUI_PORT} if mode == "master" else {
+                "SPARK_WORKER_WEBUI_PORT": WORKER_WEBUI_PORT}  # fmt: skip
+    for name, value in defaults.items():
+        if not env.get(name) and value:
+            env[name] = value
+            changed.append(name)
+    if facts.java_home is not None and not env.get("JAVA_HOME"):
+        env["JAVA_HOME"] = facts.java_home  # spark-class's java, as lifecycle resolved it (the JVM it reports)
+        changed.append("JAVA_HOME")
+    main_class = MASTER_CLASS if mode == "master" else WORKER_CLASS
+    argv = (f"{spark.spark_home}/bin/spark-class", main_class, *args)
+    return LaunchPlan(mode, argv, env, tuple(changed), facts.cwd)
+
+
 def build_plan(
     mode: str,
     args: tuple[str, ...],
     base_env: Mapping[str, str],
     spark: SparkEnv,
-    executor: ExecutorEnv | None,
+    executor: ModeEnv | None,
     facts: Facts,
 ) -> LaunchPlan:
-    """The launch plan for `driver`, `executor` or pass-through (mode is PASSTHROUGH, args the whole argv)."""
+    """The launch plan for `driver`, `executor`, `master`, `worker` or pass-through (mode PASSTHROUGH, args the
+    whole argv). `executor` is the mode's own settings (ExecutorEnv, MasterEnv, WorkerEnv) or None."""
     env, changed = _environment(base_env, spark, facts)
+    if mode in ("master", "worker"):
+        assert isinstance(executor, (MasterEnv, WorkerEnv))
+        return standalone_plan(mode, args, env, changed, spark, facts)
     if mode == "driver":
         bind = spark.spark_driver_bind_address or ""
         argv = (
@@ -133,7 +172,7 @@ def build_plan(
         )
         return LaunchPlan(mode, argv, env, tuple(changed), facts.cwd, notes=notes)
     if mode == "executor":
-        assert executor is not None and facts.java_home is not None
+        assert isinstance(executor, ExecutorEnv) and facts.java_home is not None
         classpath = build_classpath(spark, facts)
         options, dropped = java_options(spark)
         argv = (

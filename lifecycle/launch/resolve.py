@@ -58,6 +58,19 @@ def _query_java_home(java: str) -> str:
     raise LifecycleError(f"java: {java} did not report java.home (set JAVA_HOME)", EXIT_NOT_FOUND)
 
 
+def host_fqdn() -> str:
+    """What `hostname -f` prints (start-master.sh's SPARK_MASTER_HOST default): the canonical name of this
+    host's name (getaddrinfo with AI_CANONNAME), or the host name itself when it does not resolve."""
+    import socket
+
+    name = socket.gethostname()
+    try:
+        found = socket.getaddrinfo(name, None, flags=socket.AI_CANONNAME)
+    except OSError:  # not resolvable (no DNS, no /etc/hosts entry): `hostname -f` fails; the plain name works
+        return name
+    return next((entry[3] for entry in found if entry[3]), name)
+
+
 def hadoop_classpath(env: Mapping[str, str], warn: Warn) -> str | None:
     """`$HADOOP_HOME/bin/hadoop classpath` when HADOOP_HOME is set and SPARK_DIST_CLASSPATH is not.
 

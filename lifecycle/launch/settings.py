@@ -271,6 +271,79 @@ class ExecutorEnv(BaseSettings):
     pod_name: Word = env("SPARK_EXECUTOR_POD_NAME", ...)
 
 
+def _port(raw: Any) -> int:
+    text = _word(raw)
+    if not (text.isascii() and text.isdigit()) or int(text) > 65535:
+        raise ValueError(f"expected a port number 0-65535 (0: any free port), got {raw!r}")
+    return int(text)
+
+
+def _spark_size(raw: Any) -> str:
+    """A Spark memory size (Utils.memoryStringToMb): digits and an optional unit k, m, g, t (b, kb … too)."""
+    text = _word(raw)
+    if not _SPARK_SIZE.match(text) or int(re.sub(r"[^0-9]", "", text)) == 0:
+        raise ValueError(f"expected a memory size > 0 like 1g, 512m or 2048m, got {raw!r}")
+    return text
+
+
+def _one_instance(raw: Any) -> int | None:
+    """SPARK_WORKER_INSTANCES: start-worker.sh starts that many Workers; a container runs one (unset: one)."""
+    text = "" if raw is None else str(raw).strip()
+    if text in ("", "1"):
+        return 1 if text else None
+    raise ValueError(f"one Worker per container: expected 1 or empty (start more containers instead), got {raw!r}")
+
+
+Port = Annotated[int | None, BeforeValidator(lambda raw: None if raw is None else _port(raw))]
+_SPARK_SIZE = re.compile(r"^[0-9]+([kKmMgGtTpP][bB]?|[bB])?$")
+
+
+class DaemonEnv(BaseSettings):
+    """What spark-class reads for the standalone daemons (master, worker): read here to validate them; spark-class
+    itself passes them to the JVM (SparkClassCommandBuilder: -Xmx from SPARK_DAEMON_MEMORY, then the options)."""
+
+    model_config = _COMMON
+
+    daemon_memory: Annotated[str | None, BeforeValidator(lambda raw: None if raw is None else _jvm_size(raw))] = env(
+        "SPARK_DAEMON_MEMORY"
+    )
+    daemon_java_opts: str | None = env("SPARK_DAEMON_JAVA_OPTS")
+
+
+class MasterEnv(DaemonEnv):
+    """`lifecycle master`: the variables start-master.sh reads (the Master JVM reads them again itself)."""
+
+    host: Annotated[str | None, BeforeValidator(lambda raw: None if raw is None else _word(raw))] = env(
+        "SPARK_MASTER_HOST"
+    )
+    port: Port = env("SPARK_MASTER_PORT")
+    webui_port: Port = env("SPARK_MASTER_WEBUI_PORT")
+    opts: str | None = env("SPARK_MASTER_OPTS")
+
+
+class WorkerEnv(DaemonEnv):
+    """`lifecycle worker MASTER_URL`: the variables start-worker.sh and the Worker JVM read."""
+
+    port: Port = env("SPARK_WORKER_PORT")
+    webui_port: Port = env("SPARK_WORKER_WEBUI_PORT")
+    cores: Annotated[int | None, BeforeValidator(lambda raw: None if raw is None else _positive_int(raw))] = env(
+        "SPARK_WORKER_CORES"
+    )
+    memory: Annotated[str | None, BeforeValidator(lambda raw: None if raw is None else _spark_size(raw))] = env(
+        "SPARK_WORKER_MEMORY"
+    )
+    work_dir: Annotated[str | None, BeforeValidator(lambda raw: None if raw is None else _word(raw))] = env(
+        "SPARK_WORKER_DIR"
+    )
+    instances: Annotated[int | None, BeforeValidator(_one_instance)] = env("SPARK_WORKER_INSTANCES")
+    opts: str | None = env("SPARK_WORKER_OPTS")
+
+
+STANDALONE = ("master", "worker")  # the standalone cluster's daemons, started through spark-class
+ModeEnv = ExecutorEnv | MasterEnv | WorkerEnv
+MODE_MODELS: dict[str, type[BaseSettings]] = {"executor": ExecutorEnv, "master": MasterEnv, "worker": WorkerEnv}
+
+
 class KnobSettings(BaseSettings):
     """The runtime's own LIFECYCLE_* knobs: the base of RuntimeSettings, whose fields come from knobs.KNOBS."""
 
@@ -315,16 +388,16 @@ def load(model: type[BaseSettings], required_for: str = "") -> Any:
         raise ConfigError(describe_errors(exc, required_for)) from None
 
 
-def load_all(mode: str) -> tuple[KnobSettings, SparkEnv, ExecutorEnv | None]:
-    """Runtime knobs, the common Spark contract and, for executor mode, the executor contract.
+def load_all(mode: str) -> tuple[KnobSettings, SparkEnv, ModeEnv | None]:
+    """Runtime knobs, the common Spark contract and the mode's own (executor, master, worker) contract.
 
     Problems from every model are reported together, one line each.
     """
     problems: list[str] = []
     results: list[Any] = []
     steps: list[tuple[type[BaseSettings], str]] = [(RuntimeSettings, ""), (SparkEnv, "")]
-    if mode == "executor":
-        steps.append((ExecutorEnv, " in executor mode"))
+    if mode in MODE_MODELS:
+        steps.append((MODE_MODELS[mode], f" in {mode} mode"))
     with plugins_off():  # the first validation of a model builds it (defer_build)
         for model, required_for in steps:
             try:
@@ -332,9 +405,8 @@ def load_all(mode: str) -> tuple[KnobSettings, SparkEnv, ExecutorEnv | None]:
             except ConfigError as exc:
                 problems.extend(exc.problems)
                 results.append(None)
-    if mode in ("driver", "executor") and os.environ.get("SPARK_HOME") is None:
+    if mode in ("driver", "executor", *STANDALONE) and os.environ.get("SPARK_HOME") is None:
         problems.append(f"SPARK_HOME: required in {mode} mode but not set (expected the Spark directory)")
     if problems:
         raise ConfigError(problems)
-    executor = results[2] if mode == "executor" else None
-    return results[0], results[1], executor
+    return results[0], results[1], results[2] if mode in MODE_MODELS else None

@@ -17,7 +17,7 @@ import select
 import time
 
 from lifecycle import control, knobs, peers
-from lifecycle.errors import DECOM_DEADLINE, DECOM_DRAINED, LifecycleError
+from lifecycle.errors import DECOM_DEADLINE, DECOM_DECLINED, DECOM_DRAINED, LifecycleError
 from lifecycle.log import Log
 
 TYPE_CHECKING = False
@@ -164,6 +164,9 @@ def via_supervisor(conn: _socket.socket, peer: peers.Peer, log: Log) -> int:
         event = message.get("event")
         if event in ("refused", "busy"):
             raise Fallback(f"the lifecycle supervisor refused the request ({event}): {message.get('reason')}")
+        if event == "declined" and not accepted:  # a standalone master: nothing to drain, nothing signalled
+            log.error("declined", f"lifecycle declined the request: {message.get('reason')}", **fields)
+            return DECOM_DECLINED
         if event == "accepted" and not accepted:
             accepted = True
             bound = answer_bound(message)

@@ -15,7 +15,8 @@ re-check too.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+
+from lifecycle.process import VALUE_OPTIONS, main_class  # noqa: F401  (shared with the supervisor's drain)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -74,46 +75,6 @@ def cmdline(pid: int) -> tuple[str, ...]:
         return arguments(psutil.Process(pid))
     except psutil.Error:  # gone, a zombie (ZombieProcess), or not ours to read (AccessDenied)
         return ()
-
-
-# java launcher options whose value is the next argument (java -help): skipped when finding the main class.
-VALUE_OPTIONS = frozenset(
-    {
-        "-cp",
-        "-classpath",
-        "--class-path",
-        "-p",
-        "--module-path",
-        "--upgrade-module-path",
-        "--add-modules",
-        "--add-reads",
-        "--add-exports",
-        "--add-opens",
-        "--limit-modules",
-        "--patch-module",
-        "--enable-native-access",
-        "--source",
-    }
-)
-
-
-def main_class(argv: Sequence[str]) -> str | None:
-    """The main class of a `java` command line: the first argument that is not an option or its value.
-
-    None for anything that is not a JVM launcher (tini, a shell) or runs a jar or a module. So a wrapper
-    such as `tini -s -- java … KubernetesExecutorBackend` or a `-Dx=<class>` value never matches.
-    """
-    if not argv or os.path.basename(argv[0]) != "java":
-        return None
-    args = iter(argv[1:])
-    for arg in args:
-        if arg in VALUE_OPTIONS:
-            next(args, None)
-        elif arg in ("-jar", "-m", "--module"):
-            return None
-        elif not arg.startswith("-"):
-            return arg
-    return None
 
 
 def find_executors() -> tuple[list[Target], list[str]]:

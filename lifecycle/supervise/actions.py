@@ -20,6 +20,7 @@ from lifecycle.redaction import known_secrets
 from lifecycle.reporting import Reporter
 from lifecycle.signals import SignalInbox
 from lifecycle.supervise.channel import HookServer
+from lifecycle.supervise.drain import Drain
 from lifecycle.supervise.leftovers import Leftovers
 from lifecycle.termination import StderrTail
 
@@ -48,11 +49,15 @@ class SupervisorActions(Reporter):
         mask: set[int] | None = None,
     ) -> None:
         super().__init__(log, knobs, label)
-        self.mode = mode  # driver, executor or pass-through (LIFECYCLE_MODE for the post-exit scripts)
+        # The launch plan's mode: LIFECYCLE_MODE for the post-exit scripts; "worker" drains its executors,
+        # "master" has no decommission.
+        self.mode = mode
         self.mask = mask or set()  # the signal mask lifecycle was started with (the post-exit scripts get it)
         self.post_exit: list[scripts.Script] = []
         self.oom_killed = False
         self.pid = pid
+        self.drain: Drain | None = None  # a worker's executors, from its decommission request on
+        self.drained = False  # every executor the Worker launched exited before its deadline (state `stopping`)
         self.oom = oom or OomWatch()
         self.pidfd = open_pidfd(pid)
         self.status: int | None = None
@@ -74,6 +79,17 @@ class SupervisorActions(Reporter):
         self.log.info(
             "running", f"{self.label} running as pid {self.pid}", child_pid=self.pid, pidfd=self.pidfd is not None
         )
+
+    def request_decommission(self, source: str) -> bool:
+        """A decommission request (the trigger signal, the preStop command): to the machine, except for a master,
+        which has none (the Master JVM has no handler for the signal: it would die). False when declined."""
+        if self.mode == "master":
+            self.log.warning("decommission", f"decommission request ({source}) declined: a standalone master has "
+                             "nothing to drain and no handler for the signal; it stops on SIGTERM")  # fmt: skip
+            return False
+        assert self.model is not None
+        self.model.decommission_requested(source=source)
+        return True
 
     def start_decommission(self, event: EventData) -> None:
         sig = self.knobs.decommission_signal
@@ -102,6 +118,26 @@ class SupervisorActions(Reporter):
             signal=signal_name(sig),
             deadline_s=timeout,
         )
+        if self.mode == "worker" and sig == self.knobs.decommission_signal:  # after a SIGTERM, no drain: a stop
+            self.start_drain()
+
+    def start_drain(self) -> None:
+        """A Worker: wait on each executor JVM it launched (drain.py); none at all drains it at once."""
+        self.drain = Drain(self.log, self.pid, self.poller)
+        found = self.drain.scan()
+        self.log.info("drain", f"worker: waiting for {len(found)} executor(s) it launched to exit: "
+                      f"{', '.join(map(str, found)) or 'none'}", executors=found)  # fmt: skip
+
+    def record_executor_exit(self, event: EventData) -> None:
+        """A worker's executor has exited (the transition's log line carries its pid and how many are left)."""
+
+    def stop_drained(self, event: EventData) -> None:
+        """stopping: the drain is complete; the Worker never exits by itself: SIGTERM now, SIGKILL after the grace."""
+        self.drained = True
+        self.signal_child(signal.SIGTERM)
+        self.deadline = time.monotonic() + self.knobs.kill_grace
+        self.log.info("stopping", f"worker drained: sent SIGTERM to the Worker (pid {self.pid}); SIGKILL in "
+                      f"{self.knobs.kill_grace:g}s ({knobs.KILL_GRACE})")  # fmt: skip
 
     def repeat_decommission(self, event: EventData) -> None:
         self.log.info(
@@ -109,6 +145,11 @@ class SupervisorActions(Reporter):
         )
 
     def escalate(self, event: EventData) -> None:
+        if self.drained:  # stopping: the Worker outlived the kill grace after its drain
+            self.signal_child(signal.SIGKILL)
+            self.deadline = None
+            self.log.warning("deadline", f"the Worker outlived {knobs.KILL_GRACE} after its drain: sent SIGKILL")
+            return
         self.escalations += 1
         if self.escalations == 1:
             self.signal_child(signal.SIGTERM)  # as the kubelet's would be
@@ -142,7 +183,7 @@ class SupervisorActions(Reporter):
     def terminate(self, event: EventData) -> None:
         """Each step guarded on its own: a fault in one must not skip stopping leftovers or the message."""
         steps: tuple[Callable[[], None], ...] = (
-            lambda: Reporter.terminate(self, event), lambda: self.notify_hooks(event, again=False),
+            lambda: Reporter.terminate(self, event), lambda: self.notify_hooks(event, again=False), self.close_drain,
             self.stop_descendants, self.wait_for_hooks)  # fmt: skip
         for step in steps:
             try:
@@ -222,6 +263,10 @@ class SupervisorActions(Reporter):
         if self.decommissioned_at is not None:
             drained = time.monotonic() - self.decommissioned_at
             reason += f" {drained:.3f}s after the decommission request"
+        if self.drained and self.drain is not None:  # the Worker's own code on the stop (143) is no failure
+            reason = (f"worker drained: {self.drain.exited} executor(s) exited, then the Worker was stopped "
+                      f"({reason})")  # fmt: skip
+            return 0, None, reason, []
         tail = self.tail.lines() if self.tail is not None and code != 0 else []
         return code, sig, reason, tail
 
@@ -249,6 +294,10 @@ class SupervisorActions(Reporter):
         self.post_exit = found
         return [script.name for script in found]
 
+    def close_drain(self) -> None:
+        if self.drain is not None:
+            self.drain.close()
+
     def stop_descendants(self) -> None:
         """What the child left behind: SIGTERM, LIFECYCLE_ORPHAN_GRACE, SIGKILL (leftovers.py)."""
         Leftovers(self.log, self.pid, self.knobs.orphan_grace, self.wake).stop()
@@ -275,11 +324,14 @@ class SupervisorActions(Reporter):
 
     # ---- the preStop command's channel (channel.py) ------------------------------------------------
     def serve_hook(self, pid: int) -> dict[str, object]:
-        """An authenticated preStop command (pid `pid`) asks: decommission; the fields of the `accepted` answer."""
+        """An authenticated preStop command (pid `pid`) asks: decommission; the answer (`accepted`, or for a
+        master `declined`)."""
         assert self.model is not None
-        if self.status is None:
-            self.model.decommission_requested(source=f"the preStop command (pid {pid})")
+        if self.status is None and not self.request_decommission(f"the preStop command (pid {pid})"):
+            return {"event": "declined", "reason": f"lifecycle runs a standalone {self.mode}, which has no "
+                    "decommission (nothing to drain); it stops on the kubelet's SIGTERM"}  # fmt: skip
         return {
+            "event": "accepted",
             "state": self.model.state.value,
             "child_pid": self.pid,
             "signal": signal_name(self.knobs.decommission_signal),

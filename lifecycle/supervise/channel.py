@@ -57,7 +57,7 @@ class HookServer:
 
     `poller` is the supervisor's main poll object: the listener and each connection register there themselves.
     `on_request(pid)` is called for each authenticated request before the child's exit (it triggers the
-    machine's decommission_requested) and returns the fields of the `accepted` answer.
+    machine's decommission_requested) and returns the answer (event `accepted`, or `declined`).
     """
 
     def __init__(self, log: Log, control_fd: int | None, poller: select.poll, on_request: RequestHandler) -> None:
@@ -293,7 +293,7 @@ class HookServer:
         hook.requested = True
         if self.exited is not None:  # it was told how the child ended when it connected
             return
-        self.tell(hook, {"event": "accepted", **self.on_request(hook.pid)})
+        self.tell(hook, self.on_request(hook.pid))  # `accepted`, or `declined` (a standalone master)
 
     def tell(self, hook: Hook, message: Mapping[str, object]) -> None:
         if not control.send(hook.conn, message):  # gone, or not reading: nothing more to tell it

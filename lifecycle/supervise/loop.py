@@ -41,7 +41,7 @@ class Loop:
             if sig == signal.SIGCHLD:
                 self.actions.collect()
             elif sig == self.actions.knobs.decommission_trigger and self.actions.status is None:
-                self.model.decommission_requested(source=signal_name(sig))
+                self.actions.request_decommission(signal_name(sig))
             else:
                 self.actions.forward(sig)
 
@@ -71,8 +71,7 @@ class Loop:
         """One poll and everything it woke for: signals and the child's exit first, then clients and output."""
         model = self.model
         self.watch_output()
-        timeout = None if self.actions.deadline is None else wait_ms(self.actions.deadline - time.monotonic())
-        ready = {fd for fd, _ in self.actions.poller.poll(timeout)}
+        ready = {fd for fd, _ in self.actions.poller.poll(self.timeout())}
         self.handle_signals()
         if self.actions.pidfd is not None and self.actions.pidfd in ready:
             self.actions.poller.unregister(self.actions.pidfd)  # readable for good once the child exits
@@ -87,12 +86,32 @@ class Loop:
             self.actions.deadline = None
             model.deadline_passed()
         self.serve_channel(ready)
+        self.follow_drain(ready)
         if self.actions.stderr_fd is not None and self.actions.stderr_fd in ready:
             fd = self.actions.stderr_fd
             self.actions.pump_stderr_quietly()
             if self.actions.stderr_fd is None:
                 self.actions.poller.unregister(fd)
         self.actions.log.out.flush()
+
+    def timeout(self) -> int | None:
+        """The poll's timeout: the next deadline, or a look for executors that have no pidfd; None: no timeout."""
+        waits = [self.actions.deadline - time.monotonic()] if self.actions.deadline is not None else []
+        rescan = self.actions.drain.wake_in() if self.actions.drain is not None else None
+        waits += [rescan] if rescan is not None and self.model.state is Phase.decommissioning else []
+        return wait_ms(min(waits)) if waits else None
+
+    def follow_drain(self, ready: set[int]) -> None:
+        """A worker's drain: each executor's exit, then (none left, none new) executors_drained."""
+        drain = self.actions.drain
+        if drain is None or self.model.state is not Phase.decommissioning:
+            return
+        for pid in [drain.reaped(fd) for fd in sorted(ready) if fd in drain] + drain.look_again():
+            self.model.executor_exited(record={"executor_pid": pid, "executors_left": drain.left(),
+                                               "elapsed_s": drain.elapsed()})  # fmt: skip
+        # the last one gone, and no executor started meanwhile; after a deadline's SIGTERM the drain has failed
+        if drain.left() == 0 and self.actions.escalations == 0 and not drain.scan():
+            self.model.executors_drained(record={"executors": drain.exited, "elapsed_s": drain.elapsed()})
 
     def watch_output(self) -> None:
         """Poll our stderr for POLLOUT only while output waits for it (a stalled reader)."""

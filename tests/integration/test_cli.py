@@ -577,3 +577,49 @@ def test_absent_termination_log_is_not_created(
         assert result.code == 1
         assert not path.exists()
     assert not termination_log.parent.exists()
+
+
+# ---- the standalone cluster's daemons (issue #16) ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("args", "main_class"), [
+    (("master",), "org.apache.spark.deploy.master.Master"),
+    (("worker", "spark://m:7077", "--cores", "2"), "org.apache.spark.deploy.worker.Worker"),
+])  # fmt: skip
+def test_master_and_worker_run_spark_class_with_the_mode_arguments(
+    sandbox: Sandbox, both_run_modes: str, args: tuple[str, ...], main_class: str
+) -> None:
+    """lifecycle master/worker should run $SPARK_HOME/bin/spark-class with the main class and the arguments, with
+    start-*.sh's defaults in its environment."""
+    install(sandbox.spark_home / "bin" / "spark-class")
+    env = sandbox.env(LIFECYCLE_RUN_MODE=both_run_modes, JAVA_HOME=str(sandbox.java_home))
+
+    result = lifecycle(*args, env=env, cwd=sandbox.cwd)
+
+    assert result.code == 0, result.stderr
+    record = read_record(sandbox.record)
+    assert record["argv"] == [f"{sandbox.spark_home}/bin/spark-class", main_class, *args[1:]]
+    defaults = {"SPARK_MASTER_PORT": "7077", "SPARK_MASTER_WEBUI_PORT": "8080"} if args[0] == "master" else {
+        "SPARK_WORKER_WEBUI_PORT": "8081"}  # fmt: skip
+    assert {name: record["env"].get(name) for name in defaults} == defaults
+
+
+def test_dry_run_of_a_worker_shows_the_plan_as_json(sandbox: Sandbox) -> None:
+    """lifecycle --dry-run --json worker URL should print the spark-class argv and the environment it adds."""
+    env = sandbox.env(JAVA_HOME=str(sandbox.java_home))
+    result = lifecycle("--dry-run", "--json", "worker", "spark://m:7077", env=env, cwd=sandbox.cwd)
+    assert result.code == 0, result.stderr
+    plan = json.loads(result.stdout)
+    assert plan["mode"] == "worker" and plan["launched"] is False
+    assert plan["argv"] == [f"{sandbox.spark_home}/bin/spark-class", "org.apache.spark.deploy.worker.Worker",
+                            "spark://m:7077"]  # fmt: skip
+    assert plan["env"] == {"SPARK_WORKER_WEBUI_PORT": "8081"}
+
+
+def test_a_worker_without_a_master_url_exits_64(sandbox: Sandbox) -> None:
+    """lifecycle worker with no spark:// URL should print one error line and the usage, and exit 64."""
+    result = lifecycle("worker", env=sandbox.env(), cwd=sandbox.cwd)
+    assert result.code == 64
+    assert result.stderr.splitlines()[0] == (
+        "lifecycle: error: worker needs the master's URL first: lifecycle worker spark://HOST:PORT")
+    assert_no_traceback(result)
