@@ -361,6 +361,30 @@ def test_the_trigger_signal_drains_an_idle_worker_and_lifecycle_exits_0(
 @needs_java
 @needs_namespaces
 @pytest.mark.pid1
+def test_a_drained_workers_post_exit_scripts_see_the_decommission_and_exit_0(
+    master: StandaloneMaster, spark_home: Path, processes: Processes, workdir: Path
+) -> None:
+    """Issue #15 with #16: a worker with post-exit scripts goes stopping -> post-exit -> terminated after its drain,
+    and the script sees how it ended: decommissioned, lifecycle's exit code 0, mode worker."""
+    scripts, seen = workdir / "post-exit.d", workdir / "post-exit-seen"
+    scripts.mkdir()
+    (scripts / "10-record.sh").write_text(
+        f'#!/bin/sh\necho "$LIFECYCLE_EXIT_REASON $LIFECYCLE_EXIT_CODE $LIFECYCLE_MODE" > {seen}\n'
+    )
+    (scripts / "10-record.sh").chmod(0o755)
+    env = {**worker_env(spark_home, workdir / "scripted"), "LIFECYCLE_POST_EXIT_DIR": str(scripts)}
+    pod = WorkerPod(processes, master, env, workdir / "scripted", label="scripted")
+    pod.wait_registered(master, TIMEOUT)
+    os.kill(pod.init_pid, signal.SIGPWR)
+    assert pod.exit_code(TIMEOUT) == 0, pod.started.output.tail()
+    expected = [*DRAINED[:-1], ("stopping", "post-exit"), ("post-exit", "terminated")]
+    assert transitions(pod.records()) == expected, pod.records()
+    assert seen.read_text().split() == ["decommissioned", "0", "worker"]
+
+
+@needs_java
+@needs_namespaces
+@pytest.mark.pid1
 def test_a_worker_without_decommission_gets_sigterm_with_a_warning(
     master: StandaloneMaster, spark_home: Path, processes: Processes, workdir: Path
 ) -> None:
