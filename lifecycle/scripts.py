@@ -21,7 +21,7 @@ import time
 
 from lifecycle.errors import EX_CONFIG, EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND, LifecycleError
 from lifecycle.knobs import signal_name
-from lifecycle.log import Log
+from lifecycle.log import Log, printable
 from lifecycle.process import exit_code, open_pidfd, send_signal
 from lifecycle.script_output import Lines
 from lifecycle.signals import reset_for_child
@@ -59,15 +59,26 @@ MAX_FD = 1 << 20  # close_range(2) above the kept descriptors, whatever RLIMIT_N
 
 
 class Script:
-    """An executable found in a script directory."""
+    """An executable found in a script directory: `name` as every message shows it (display_name), `path` as
+    found."""
 
     __slots__ = ("name", "path")
 
     def __init__(self, name: str, path: str) -> None:
-        self.name, self.path = name, path
+        self.name, self.path = display_name(name), path
 
     def __repr__(self) -> str:
         return f"Script({self.name!r})"
+
+
+def display_name(name: str) -> str:
+    """A file name as one piece of one line: bytes that are not UTF-8 as \\xNN (printable), and every character that
+    is not printable (a newline, or \\x1c, \\x85, \\u2028, which str.splitlines also splits at) as its escape, so
+    that a name can neither split an error into two nor cut the termination message's first line short."""
+    shown = printable(name)
+    if shown.isprintable():
+        return shown
+    return "".join(char if char.isprintable() else char.encode("unicode_escape").decode("ascii") for char in shown)
 
 
 def find(directory: str, variable: str) -> tuple[list[Script], list[str]]:
@@ -94,14 +105,14 @@ def find(directory: str, variable: str) -> tuple[list[Script], list[str]]:
         try:
             mode = os.stat(path).st_mode
         except OSError:  # a dangling symlink, or gone meanwhile
-            skipped.append(name)
+            skipped.append(display_name(name))
             continue
         if stat.S_ISDIR(mode):
             continue
         if stat.S_ISREG(mode) and os.access(path, os.X_OK):
             scripts.append(Script(name, path))
         else:
-            skipped.append(name)
+            skipped.append(display_name(name))
     return scripts, skipped
 
 

@@ -21,6 +21,7 @@ from lifecycle import knobs, scripts
 from lifecycle.redaction import is_secret_name
 
 LIMIT = 1 << 20  # bytes a script may export; a larger file is refused whole
+MAX_PROBLEMS = 10  # problem lines shown for one file; the rest are counted in one more line
 REFUSED = {*knobs.BEFORE_SCRIPTS, *scripts.SCRIPT_VARIABLES}
 
 
@@ -40,7 +41,7 @@ def parse(data: bytes, where: str) -> tuple[list[tuple[str, str]], list[str]]:
     if lines and lines[-1] == "":
         lines.pop()  # the newline that ends the last line
     found: list[tuple[str, str]] = []
-    problems: list[str] = []
+    problems = Problems()
     index = 0
     while index < len(lines):
         number, line = index + 1, lines[index]
@@ -55,9 +56,11 @@ def parse(data: bytes, where: str) -> tuple[list[tuple[str, str]], list[str]]:
             try:
                 end = lines.index(delimiter, index)
             except ValueError:
-                problems.append(f"{where} line {number}: {named(name)}<<{delimiter} has no closing line "
-                                f"{delimiter!r} (expected NAME<<DELIMITER, the value's lines, then DELIMITER alone "
-                                "on a line)")  # fmt: skip
+                # Neither the name nor the delimiter is shown: a value written without its name (a password
+                # holding `<<`) reads as NAME<<DELIMITER too, and its text must not reach the log.
+                problems.append(f"{where} line {number}: a multi-line value is opened here (NAME<<DELIMITER) but no "
+                                "later line is its DELIMITER alone (expected NAME<<DELIMITER, the value's lines, then "
+                                "DELIMITER alone on a line; line not shown)")  # fmt: skip
                 break
             value = "\n".join(lines[index:end])
             index = end + 1
@@ -73,7 +76,22 @@ def parse(data: bytes, where: str) -> tuple[list[tuple[str, str]], list[str]]:
             problems.append(f"{where} line {number}: {problem}")
         else:
             found.append((name, value))
-    return found, problems
+    shown = problems[:MAX_PROBLEMS]
+    if problems.more:  # half a million bad lines are still a few lines of error (and a few strings in memory)
+        shown.append(f"{where} {problems.more} more bad line(s) not shown (the first {MAX_PROBLEMS} are)")
+    return found, shown
+
+
+class Problems(list[str]):
+    """The first MAX_PROBLEMS problem lines, and how many more there were."""
+
+    more = 0
+
+    def append(self, problem: str) -> None:
+        if len(self) < MAX_PROBLEMS:
+            super().append(problem)
+        else:
+            self.more += 1
 
 
 def refused(name: str, value: str) -> str:

@@ -1,0 +1,134 @@
+"""Attacks on the pre-launch and post-exit scripts (issue #15; docs/reliability.md rows S13 on): hostile script
+output, hostile LIFECYCLE_ENV_FILE contents, hostile script names.
+
+Every test runs the installed console script with real scripts (plain sh) in a temporary directory, as PID 1 of
+a PID namespace or as a subreaper, and states the documented behaviour; each one failed on the code before the
+fix its row names. Waits are bounded (the `runs` fixture kills every run by PID at the end).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.helpers.supervised import Outcome, Runs, env_for, error_lines, no_traceback
+
+pytestmark = [pytest.mark.integration, pytest.mark.hardening]
+
+LINES_LIMIT = 10_000  # lifecycle/script_output.py: log lines one script's output may become
+
+
+def sh_script(directory: Path, name: str | bytes, body: str) -> None:
+    """An executable /bin/sh script `directory/name` (the directory is created); a bytes name is used as is."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = os.path.join(os.fsencode(directory), os.fsencode(name))
+    with open(path, "wb") as handle:
+        handle.write(("#!/bin/sh\n" + body).encode())
+    os.chmod(path, 0o755)
+
+
+def scripts_env(tmp_path: Path, **more: str) -> dict[str, str]:
+    return env_for(LIFECYCLE_PRE_LAUNCH_DIR=str(tmp_path / "pre-launch.d"),
+                   LIFECYCLE_POST_EXIT_DIR=str(tmp_path / "post-exit.d"), **more)  # fmt: skip
+
+
+def termination_log(tmp_path: Path) -> Path:
+    """An empty regular file for the termination message (lifecycle writes only to one that exists)."""
+    path = tmp_path / "termination-log"
+    path.write_text("")
+    return path
+
+
+def json_records(outcome: Outcome) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in outcome.stderr.splitlines() if line.startswith("{")]
+
+
+@pytest.mark.parametrize("stage", ["pre-launch", "post-exit"])
+def test_a_mebibyte_of_empty_lines_is_at_most_ten_thousand_log_lines(runs: Runs, tmp_path: Path, stage: str) -> None:
+    """A script that writes 1 MiB of newlines should become at most 10,000 log lines and one line counting the rest
+    (S13; was: 1,048,576 log lines, 32 MB of text log, 16 s of PID 1's time in post-exit, past its timeout)."""
+    sh_script(tmp_path / f"{stage}.d", "10-blank", "head -c 1048576 /dev/zero | tr '\\0' '\\n'\n")
+    outcome = runs.run(["true"], scripts_env(tmp_path, LIFECYCLE_POST_EXIT_TIMEOUT="60"), pid1=False)
+
+    assert outcome.code == 0, outcome.stderr[-2000:]
+    shown = [line for line in outcome.stderr.splitlines() if " 10-blank> " in line]
+    assert len(shown) == LINES_LIMIT + 1, len(shown)
+    assert shown[-1].endswith(f"10-blank> {(1 << 20) - LINES_LIMIT} more bytes of output were read but not logged "
+                              f"(at most {1 << 20} bytes in {LINES_LIMIT} lines are)")  # fmt: skip
+    assert len(outcome.stderr) < 1 << 20
+
+
+def test_half_a_million_bad_export_lines_are_a_few_error_lines(runs: Runs, tmp_path: Path) -> None:
+    """A LIFECYCLE_ENV_FILE of 500,000 bad lines should give exit 78 with the first ten problems and one line
+    counting the rest (S14; was: 500,000 error lines and 20 s spent writing them, ~80 MB held meanwhile)."""
+    sh_script(tmp_path / "pre-launch.d", "10-bad", 'yes x | head -c 1000000 >> "$LIFECYCLE_ENV_FILE"\n')
+    outcome = runs.run(["true"], scripts_env(tmp_path), pid1=False)
+
+    assert outcome.code == 78, outcome.stderr[-2000:]
+    errors = error_lines(outcome)
+    where = "error: LIFECYCLE_ENV_FILE of pre-launch script 10-bad,"
+    assert errors == [
+        f"{where} line {n}: expected NAME=value or NAME<<DELIMITER (line not shown)" for n in range(1, 11)
+    ] + [f"{where} 499990 more bad line(s) not shown (the first 10 are)"]
+    no_traceback(outcome.stderr)
+
+
+def test_an_unclosed_multi_line_value_never_shows_the_lines_text(runs: Runs, tmp_path: Path) -> None:
+    """A password written without its name that holds `<<` reads as NAME<<DELIMITER with no closing line: the error
+    should name the script and the line, and show none of its text, in the log or the termination message (S15;
+    was: `Pa<<w0rd-very-secret has no closing line 'w0rd-very-secret'`, in both)."""
+    sh_script(tmp_path / "pre-launch.d", "10-forgot-the-name",
+              "printf 'Pa<<w0rd-very-secret\\n' >> \"$LIFECYCLE_ENV_FILE\"\n")  # fmt: skip
+    message = termination_log(tmp_path)
+    outcome = runs.run(["true"], scripts_env(tmp_path, LIFECYCLE_TERMINATION_LOG=str(message)), pid1=False)
+
+    assert outcome.code == 78, outcome.stderr
+    assert error_lines(outcome) == [
+        "error: LIFECYCLE_ENV_FILE of pre-launch script 10-forgot-the-name, line 1: a multi-line value is opened here "
+        "(NAME<<DELIMITER) but no later line is its DELIMITER alone (expected NAME<<DELIMITER, the value's lines, then "
+        "DELIMITER alone on a line; line not shown)"]  # fmt: skip
+    for text in (outcome.stderr, message.read_text()):
+        assert "w0rd" not in text and "Pa<<" not in text, text
+
+
+@pytest.mark.parametrize("separator", ["\n", "\x1c", "\u2028"])
+def test_a_script_name_that_splits_lines_is_one_error_line_and_a_whole_termination_message(
+    runs: Runs, tmp_path: Path, separator: str
+) -> None:
+    """A failing pre-launch script whose name holds a line break (for str.splitlines: \\n, \\x1c, \\u2028) should still
+    be one error line, and the termination message's first line should say how it ended (S16; was: the error split
+    in two and the termination message cut to `pre-launch script 10-a`)."""
+    sh_script(tmp_path / "pre-launch.d", f"10-a{separator}lifecycle: fake", "exit 4\n")
+    message = termination_log(tmp_path)
+    outcome = runs.run(["true"], scripts_env(tmp_path, LIFECYCLE_TERMINATION_LOG=str(message)), pid1=True)
+
+    assert outcome.code == 69, outcome.stderr
+    shown = separator.encode("unicode_escape").decode()
+    assert error_lines(outcome) == [f"error: pre-launch script 10-a{shown}lifecycle: fake exited with code 4: nothing "
+                                    "launched (LIFECYCLE_PRE_LAUNCH_FAILURE=stop)"]  # fmt: skip
+    assert message.read_text().splitlines()[0] == (
+        f"lifecycle: pre-launch script 10-a{shown}lifecycle: fake exited "
+        "with code 4: nothing launched (LIFECYCLE_PRE_LAUNCH_FAILURE=stop)"
+    )
+
+
+def test_script_names_in_json_lists_are_redacted_and_escaped_as_every_field(runs: Runs, tmp_path: Path) -> None:
+    """In the JSON log, the names in a transition's `scripts` and `results` should be redacted and escaped as the
+    `script` field is (S17; was: `30-password=hunter2` and a lone surrogate `\\udcff` in those lists, raw)."""
+    for name in (b"20-\xff", b"30-password=hunter2"):
+        sh_script(tmp_path / "pre-launch.d", name, "exit 0\n")
+        sh_script(tmp_path / "post-exit.d", name, "exit 0\n")
+    outcome = runs.run(["true"], scripts_env(tmp_path, LIFECYCLE_LOG_FORMAT="json"), pid1=False)
+
+    assert outcome.code == 0, outcome.stderr
+    assert "hunter2" not in outcome.stderr
+    assert "\\udc" not in outcome.stderr
+    records = json_records(outcome)
+    found = [r["scripts"] for r in records if r["event"] == "transition" and "scripts" in r]
+    assert found == [["20-\\xff", "30-password=<redacted>"]] * 2
+    results = [[s["script"] for s in r["results"]] for r in records if r["event"] == "transition" and "results" in r]
+    assert results == [["20-\\xff", "30-password=<redacted>"]] * 2
