@@ -127,6 +127,7 @@ class Result:
         self.timed_out: float | None = None  # the timeout it ran past, in seconds
         self.timeout_knob = ""
         self.stopped: int | None = None  # the stop signal it was sent
+        self.abandoned = False  # it could not be ended (another user's now, or it outlived SIGKILL): left running
         self.tail: tuple[str, ...] = ()
         self.lines: Lines | None = None  # its output, until reported
 
@@ -147,6 +148,9 @@ class Result:
         if self.error:
             return f"cannot be executed: {self.error}"
         ended = f"was killed by {signal_name(self.signal)}" if self.signal else f"exited with code {self.code}"
+        if self.abandoned:
+            ended = ("could not be ended (it became another user, or outlived SIGKILL): left running, no longer "
+                     "waited for")
         if self.stopped is not None:
             return f"was sent {signal_name(self.stopped)} (lifecycle was asked to stop) and {ended}"
         if self.timed_out is not None:
@@ -238,22 +242,32 @@ class Runner:
                       stage=self.stage, script_pid=pid)  # fmt: skip
         status = self.wait_for(pid, read_fd, lines, result, deadline, timeout)
         result.duration = time.monotonic() - started
-        result.code, result.signal = exit_code(status)
+        if status is not None:
+            result.code, result.signal = exit_code(status)
         return self.ended(result, lines)
 
     def wait_for(self, pid: int, fd: int, lines: Lines, result: Result, deadline: float | None,
-                 timeout: tuple[float, str]) -> int:  # fmt: skip
+                 timeout: tuple[float, str]) -> int | None:  # fmt: skip
         """The script's wait status, pumping its output meanwhile; SIGTERM at the deadline or on a stop signal,
-        SIGKILL after the kill grace."""
+        SIGKILL after the kill grace. None when it cannot be ended: SIGKILL was refused (EPERM: it became another
+        user, a setuid program) or it outlived SIGKILL by another kill grace (a task stuck in the kernel); waiting
+        for it would hold the start-up (or the post-exit state) for ever."""
         pidfd = open_pidfd(pid)
         read_fd: int | None = fd
         kill_at: float | None = None
+        give_up_at: float | None = None
         try:
             while True:
                 status = self.host.reaped(pid)
                 if status is not None:
                     break
                 now = time.monotonic()
+                if give_up_at is not None and now >= give_up_at:
+                    result.abandoned = True
+                    name = result.script.name
+                    self.log.warning("script", f"{self.stage} script {name} (pid {pid}) could not be ended: no longer "
+                                     "waited for, left running", script=name)  # fmt: skip
+                    break
                 stop = self.host.stop_signal()
                 if stop is not None and result.stopped is None:
                     result.stopped, kill_at = stop, now + self.kill_grace
@@ -267,8 +281,9 @@ class Runner:
                     self.signal(pid, signal.SIGTERM)
                 if kill_at is not None and now >= kill_at:
                     kill_at = None
-                    self.signal(pid, signal.SIGKILL)
-                pending = [t for t in (kill_at, deadline if result.timed_out is None else None) if t is not None]
+                    give_up_at = now + (self.kill_grace if self.signal(pid, signal.SIGKILL) else 0.0)
+                pending = [t for t in (kill_at, give_up_at, deadline if result.timed_out is None else None)
+                           if t is not None]  # fmt: skip
                 wake = min(pending) - now if pending else None
                 self.host.wait([f for f in (pidfd, read_fd) if f is not None], None if wake is None else max(wake, 0))
                 if read_fd is not None and not lines.pump(read_fd):
@@ -282,12 +297,15 @@ class Runner:
                 os.close(read_fd)
         return status
 
-    def signal(self, pid: int, sig: int) -> None:
-        """To the script's process group (what it started goes too), and to the script if it left the group."""
+    def signal(self, pid: int, sig: int) -> bool:
+        """To the script's process group (what it started goes too), and to the script if it left the group;
+        False when that was not permitted."""
         try:
             send_signal(pid, sig, group=True)
         except PermissionError:  # it became another user (a setuid program): the deadline cannot end it
             self.log.warning("script", f"not permitted to send {signal_name(sig)} to {self.stage} script (pid {pid})")
+            return False
+        return True
 
     def ended(self, result: Result, lines: Lines) -> Result:
         result.lines = lines

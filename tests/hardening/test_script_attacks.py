@@ -10,12 +10,17 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.helpers.supervised import Outcome, Runs, env_for, error_lines, no_traceback
+from tests.helpers.supervised import SYSTEM_PATH, Outcome, Runs, env_for, error_lines, no_traceback
 
 pytestmark = [pytest.mark.integration, pytest.mark.hardening]
 
@@ -132,3 +137,71 @@ def test_script_names_in_json_lists_are_redacted_and_escaped_as_every_field(runs
     assert found == [["20-\\xff", "30-password=<redacted>"]] * 2
     results = [[s["script"] for s in r["results"]] for r in records if r["event"] == "transition" and "results" in r]
     assert results == [["20-\\xff", "30-password=<redacted>"]] * 2
+
+
+BECOME_ROOT = r"""
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <unistd.h>
+int main(void) {
+    if (setresuid(0, 0, 0) != 0) { perror("setresuid"); return 1; }
+    printf("every uid is root now\n");
+    fflush(stdout);
+    for (;;) pause();
+}
+"""
+GCC = shutil.which("gcc", path=SYSTEM_PATH)
+SETPRIV = shutil.which("setpriv", path=SYSTEM_PATH)
+STARTED = re.compile(r"script 10-root started \(pid (\d+)\)")
+
+
+@pytest.fixture
+def setuid_root(tmp_path: Path) -> Iterator[Path]:
+    """A directory any uid can enter (under /var/tmp: /tmp/pytest-of-root is 0700) holding `become-root`, a
+    setuid-root program that makes every uid of its process root (as sudo or su do) and waits for ever."""
+    if GCC is None or SETPRIV is None or os.geteuid() != 0:
+        pytest.skip("needs root, gcc and setpriv")
+    root = Path(tempfile.mkdtemp(prefix="lifecycle-setuid-", dir="/var/tmp"))
+    try:
+        root.chmod(0o755)
+        (tmp_path / "become-root.c").write_text(BECOME_ROOT)
+        subprocess.run([GCC, "-O", "-o", str(root / "become-root"), str(tmp_path / "become-root.c")], check=True,
+                       env={"PATH": SYSTEM_PATH}, timeout=60)  # fmt: skip
+        (root / "become-root").chmod(0o4755)
+        yield root
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.mark.parametrize("stage", ["pre-launch", "post-exit"])
+def test_a_script_that_becomes_root_is_left_running_and_never_holds_lifecycle(
+    runs: Runs, anonymous_lifecycle: str, setuid_root: Path, stage: str, pid1: bool
+) -> None:
+    """lifecycle running as uid 65534 cannot signal a script that made itself root (a setuid program): after the
+    timeout and the kill grace it should stop waiting for it, leave it running and go on: exit 69 in pre-launch,
+    the child's code in post-exit (S18; was: a wait for ever, the pod neither started nor failed, and post-exit
+    unbounded until the kubelet's SIGKILL)."""
+    sh_script(setuid_root / f"{stage}.d", "10-root", f"exec {setuid_root}/become-root\n")
+    env = {"PATH": SYSTEM_PATH, "LIFECYCLE_TERMINATION_LOG": "", "LIFECYCLE_KILL_GRACE": "0.2",
+           "LIFECYCLE_PRE_LAUNCH_TIMEOUT": "0.3", "LIFECYCLE_POST_EXIT_TIMEOUT": "0.3",
+           "LIFECYCLE_PRE_LAUNCH_DIR": str(setuid_root / "pre-launch.d"),
+           "LIFECYCLE_POST_EXIT_DIR": str(setuid_root / "post-exit.d")}  # fmt: skip
+    wrapper = (SETPRIV, "--reuid=65534", "--regid=65534", "--clear-groups", anonymous_lifecycle)
+    outcome = runs.run(["sh", "-c", "exit 3"], env, pid1=pid1, wrapper=wrapper, cwd=setuid_root)
+    started = STARTED.search(outcome.stderr)
+    assert started, outcome.stderr
+    if not pid1:  # as PID 1 the namespace's end killed it; here it is the test's to kill, by PID
+        runs.extra.append(int(started.group(1)))
+    assert "every uid is root now" in outcome.stderr, outcome.stderr
+    assert f"{stage} script 10-root (pid {started.group(1)}) could not be ended: no longer waited for, left " \
+        "running" in outcome.stderr  # fmt: skip
+    status = ("timed out after 0.3s (LIFECYCLE_{}_TIMEOUT) and could not be ended (it became another user, or "
+              "outlived SIGKILL): left running, no longer waited for")  # fmt: skip
+    if stage == "pre-launch":
+        assert outcome.code == 69, outcome.stderr
+        assert error_lines(outcome) == [f"error: pre-launch script 10-root {status.format('PRE_LAUNCH')}: nothing "
+                                        "launched (LIFECYCLE_PRE_LAUNCH_FAILURE=stop)"]  # fmt: skip
+    else:
+        assert outcome.code == 3, outcome.stderr
+        assert f"warning: post-exit script 10-root {status.format('POST_EXIT')} in " in outcome.stderr
+    no_traceback(outcome.stderr)
