@@ -3,6 +3,8 @@ line each bad line gives, which names the script and the line number and never s
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from lifecycle import knobs, scripts
@@ -115,3 +117,17 @@ def test_at_most_ten_problems_are_listed_and_the_rest_counted() -> None:
     _, problems = parse("x\n" * 1000)
     assert problems == [f"{WHERE} line {n}: expected NAME=value or NAME<<DELIMITER (line not shown)"
                         for n in range(1, 11)] + [f"{WHERE} 990 more bad line(s) not shown (the first 10 are)"]
+
+
+def test_a_value_longer_than_execve_takes_is_a_bad_line_naming_the_variable() -> None:
+    """NAME=value up to 32 pages (execve's MAX_ARG_STRLEN, NUL included) should be exported; one byte more should be
+    a bad line naming the variable (a secret-looking one not even by name), never the value."""
+    limit = 32 * os.sysconf("SC_PAGE_SIZE")
+    fits = "a" * (limit - len("BIG=") - 1)
+    assert parse(f"BIG={fits}\n") == ([("BIG", fits)], [])
+    _, problems = parse(f"BIG={fits}a\nMY_TOKEN={fits}\n")
+    assert problems == [f"{WHERE} line 1: the value of BIG is too long: with its name it is {limit + 1} bytes, more "
+                        f"than execve(2) takes for one environment variable ({limit}, MAX_ARG_STRLEN)",
+                        f"{WHERE} line 2: the value of a secret-named variable is too long: with its name it is "
+                        f"{limit + 5} bytes, more than execve(2) takes for one environment variable ({limit}, "
+                        "MAX_ARG_STRLEN)"]  # fmt: skip

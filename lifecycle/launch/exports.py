@@ -10,17 +10,23 @@ The format, one entry a line, applied in order (a later entry for the same name 
 
 NAME is letters, digits and `_`, not starting with a digit. Refused: the knobs lifecycle reads before the scripts
 run (knobs.BEFORE_SCRIPTS: they would not apply to this run) and the variables lifecycle itself gives scripts
-(scripts.SCRIPT_VARIABLES). A value may hold any byte but NUL; bytes that are not UTF-8 are kept as the
-environment keeps them. Every problem is one line naming the script and the line number, never the value (nor a
-name that looks secret, nor the text of a line that is not an entry: it may be a value written without its name).
+(scripts.SCRIPT_VARIABLES). A value may hold any byte but NUL, and NAME=value at most MAX_ENTRY bytes (128 KiB);
+bytes that are not UTF-8 are kept as the environment keeps them. Every problem is one line naming the script and
+the line number, never the value (nor a name that looks secret, nor the text of a line that is not an entry: it
+may be a value written without its name); at most MAX_PROBLEMS of them, and one line counting the rest.
 """
 
 from __future__ import annotations
+
+import os
 
 from lifecycle import knobs, scripts
 from lifecycle.redaction import is_secret_name
 
 LIMIT = 1 << 20  # bytes a script may export; a larger file is refused whole
+# execve(2) refuses (E2BIG) an environment holding one string longer than MAX_ARG_STRLEN, 32 pages (linux/binfmts.h):
+# the next script, then the child, would fail to start, each blamed for it.
+MAX_ENTRY = 32 * os.sysconf("SC_PAGE_SIZE")
 MAX_PROBLEMS = 10  # problem lines shown for one file; the rest are counted in one more line
 REFUSED = {*knobs.BEFORE_SCRIPTS, *scripts.SCRIPT_VARIABLES}
 
@@ -103,6 +109,10 @@ def refused(name: str, value: str) -> str:
         return f"{name} is set by lifecycle for its scripts and cannot be exported"
     if "\x00" in value:
         return f"the value of {named(name)} contains a NUL byte, which no environment variable can hold"
+    size = len(name) + len(value.encode("utf-8", "surrogateescape")) + 2  # NAME=value and its NUL, as execve counts
+    if size > MAX_ENTRY:
+        return (f"the value of {named(name)} is too long: with its name it is {size} bytes, more than execve(2) takes "
+                f"for one environment variable ({MAX_ENTRY}, MAX_ARG_STRLEN)")  # fmt: skip
     return ""
 
 

@@ -205,3 +205,20 @@ def test_a_script_that_becomes_root_is_left_running_and_never_holds_lifecycle(
         assert outcome.code == 3, outcome.stderr
         assert f"warning: post-exit script 10-root {status.format('POST_EXIT')} in " in outcome.stderr
     no_traceback(outcome.stderr)
+
+
+def test_an_export_longer_than_execve_takes_is_blamed_on_its_script_not_on_the_next(runs: Runs, tmp_path: Path) -> None:
+    """A 200,000-byte value should be a configuration error naming the script, the line and the variable (S19; was:
+    applied, then the next script `cannot be executed: Argument list too long` (69), or without one the child, 71)."""
+    big = "printf 'BIG=%s\\n' \"$(head -c 200000 /dev/zero | tr '\\0' a)\" >> \"$LIFECYCLE_ENV_FILE\"\n"
+    sh_script(tmp_path / "pre-launch.d", "10-big", big)
+    sh_script(tmp_path / "pre-launch.d", "20-next", "exit 0\n")
+    outcome = runs.run(["true"], scripts_env(tmp_path), pid1=False)
+
+    assert outcome.code == 78, outcome.stderr
+    limit = 32 * os.sysconf("SC_PAGE_SIZE")
+    assert error_lines(outcome) == [
+        "error: LIFECYCLE_ENV_FILE of pre-launch script 10-big, line 1: the value of BIG is too long: with its name "
+        f"it is 200005 bytes, more than execve(2) takes for one environment variable ({limit}, MAX_ARG_STRLEN)"
+    ]
+    assert "20-next" not in outcome.stderr
