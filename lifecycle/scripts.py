@@ -116,6 +116,10 @@ def find(directory: str, variable: str) -> tuple[list[Script], list[str]]:
     return scripts, skipped
 
 
+class StartError(OSError):
+    """The OS refused a pipe or the fork for a script (EMFILE, EAGAIN, ENOMEM): it was never started."""
+
+
 class Result:
     """How one script ended."""
 
@@ -124,6 +128,7 @@ class Result:
         self.code: int | None = None  # shell-style: 128+N for signal N; 126/127 when it could not be executed
         self.signal: int | None = None
         self.error = ""  # why it could not be executed
+        self.refused = False  # the OS refused to start it (StartError): not the script's failure
         self.timed_out: float | None = None  # the timeout it ran past, in seconds
         self.timeout_knob = ""
         self.stopped: int | None = None  # the stop signal it was sent
@@ -145,6 +150,8 @@ class Result:
 
     def status(self) -> str:
         """What happened, as a log line or the termination message says it."""
+        if self.refused:
+            return f"could not be started: {self.error}"
         if self.error:
             return f"cannot be executed: {self.error}"
         ended = f"was killed by {signal_name(self.signal)}" if self.signal else f"exited with code {self.code}"
@@ -174,37 +181,41 @@ def spawn_script(path: str, env: dict[str, str], mask: set[int], keep: int | Non
     does. fork and exec, as launch/spawn.py starts the child: posix_spawn(3) would be lighter, but glibc's leaves
     its two internal real-time signals (32, 33) ignored in the child, and an ignored signal stays ignored across
     exec. The caller has every signal blocked or only enqueued (no handler of ours runs in the child)."""
-    read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
-    stdin_fd, closed = os.pipe2(os.O_CLOEXEC)  # stdin: a pipe whose writer is closed reads end of file at once
-    os.close(closed)
-    errors_fd, report_fd = os.pipe2(os.O_CLOEXEC)
+    opened: list[int] = []
     try:
+        read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
+        opened += [read_fd, write_fd]
+        stdin_fd, closed = os.pipe2(os.O_CLOEXEC)  # stdin: a pipe whose writer is closed reads end of file at once
+        os.close(closed)
+        opened.append(stdin_fd)
+        errors_fd, report_fd = os.pipe2(os.O_CLOEXEC)
+        opened += [errors_fd, report_fd]
         pid = os.fork()
-        if pid == 0:  # the child: only async-signal-safe work, then exec
-            try:
-                os.setpgid(0, 0)  # its own process group: a deadline's signal reaches what it started too
-                os.dup2(stdin_fd, 0)
-                os.dup2(write_fd, 1)
-                os.dup2(write_fd, 2)
-                low = 3
-                for fd in sorted({report_fd, *([keep] if keep is not None else [])}):
-                    os.closerange(low, fd)
-                    low = fd + 1
-                os.closerange(low, MAX_FD)
-                reset_for_child((), mask)
-                os.execve(path, [path], env)
-            except OSError as exc:
-                os.write(report_fd, str(exc.errno or 0).encode())
-            except BaseException:
-                os.write(report_fd, b"0")
-            finally:
-                os._exit(EXIT_NOT_FOUND)
-    except BaseException:
-        os.close(read_fd)
-        raise
-    finally:
-        for fd in (write_fd, stdin_fd, report_fd):
+    except OSError as exc:  # EMFILE, EAGAIN, ENOMEM: nothing started, and nothing of ours left open
+        for fd in opened:
             os.close(fd)
+        raise StartError(exc.errno, exc.strerror) from None
+    if pid == 0:  # the child: only async-signal-safe work, then exec
+        try:
+            os.setpgid(0, 0)  # its own process group: a deadline's signal reaches what it started too
+            os.dup2(stdin_fd, 0)
+            os.dup2(write_fd, 1)
+            os.dup2(write_fd, 2)
+            low = 3
+            for fd in sorted({report_fd, *([keep] if keep is not None else [])}):
+                os.closerange(low, fd)
+                low = fd + 1
+            os.closerange(low, MAX_FD)
+            reset_for_child((), mask)
+            os.execve(path, [path], env)
+        except OSError as exc:
+            os.write(report_fd, str(exc.errno or 0).encode())
+        except BaseException:
+            os.write(report_fd, b"0")
+        finally:
+            os._exit(EXIT_NOT_FOUND)
+    for fd in (write_fd, stdin_fd, report_fd):
+        os.close(fd)
     with os.fdopen(errors_fd, "rb") as pipe:
         data = pipe.read()  # end of file at the child's exec: bounded by the exec itself
     if data:
@@ -234,6 +245,7 @@ class Runner:
         try:
             pid, read_fd = spawn_script(script.path, env, self.mask, keep)
         except OSError as exc:
+            result.refused = isinstance(exc, StartError)
             result.code = EXIT_NOT_FOUND if exc.errno in (errno.ENOENT, errno.ENOTDIR) else EXIT_NOT_EXECUTABLE
             result.error = os.strerror(exc.errno) if exc.errno else str(exc)
             result.duration = time.monotonic() - started

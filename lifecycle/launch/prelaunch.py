@@ -129,6 +129,8 @@ def run_one(log: Log, runner: scripts.Runner, script: scripts.Script, early: Kno
     result.tail = tuple(redactor.text(line) for line in result.tail)
     if result.stopped is not None:
         return result
+    if result.refused:  # the OS's refusal, not the script's failure: LIFECYCLE_PRE_LAUNCH_FAILURE does not apply
+        raise LifecycleError(f"pre-launch script {script.name} {result.status()}: nothing launched", EX_OSERR)
     if not result.ok:
         message = f"pre-launch script {script.name} {result.status()}"
         if early.pre_launch_failure == "stop":

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import resource
 import shutil
 import subprocess
 import tempfile
@@ -222,3 +223,26 @@ def test_an_export_longer_than_execve_takes_is_blamed_on_its_script_not_on_the_n
         f"it is 200005 bytes, more than execve(2) takes for one environment variable ({limit}, MAX_ARG_STRLEN)"
     ]
     assert "20-next" not in outcome.stderr
+
+
+def few_descriptors() -> None:
+    """In lifecycle's process before exec: 8 descriptors, enough for its start but not for a script's pipes."""
+    resource.setrlimit(resource.RLIMIT_NOFILE, (8, 8))
+
+
+@pytest.mark.parametrize("policy", ["stop", "warn"])
+def test_no_descriptor_for_a_scripts_pipes_is_the_oss_refusal_71_whatever_the_policy(
+    runs: Runs, tmp_path: Path, policy: str
+) -> None:
+    """When the OS refuses a script's pipes (EMFILE), lifecycle should exit 71 saying the script could not be
+    started, under either failure policy (S20; was: `cannot be executed: Too many open files`, 126, as if the
+    script were broken: 69, or with warn a warning and the launch going on without it)."""
+    sh_script(tmp_path / "pre-launch.d", "10-a", "exit 0\n")
+    env = scripts_env(tmp_path, LIFECYCLE_PRE_LAUNCH_FAILURE=policy)
+    outcome = runs.run(["true"], env, pid1=False, preexec_fn=few_descriptors)
+
+    assert outcome.code == 71, outcome.stderr
+    assert error_lines(outcome) == [
+        "error: pre-launch script 10-a could not be started: Too many open files: nothing launched"
+    ]
+    no_traceback(outcome.stderr)
