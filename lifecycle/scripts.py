@@ -4,7 +4,7 @@ Shared by the start-up stage (pre-launch, launch/prelaunch.py) and the lean supe
 supervise/postexit.py), which each give the Runner a `Host`: the process's own one poll (for the supervisor,
 also the child's stderr, the preStop channel and its reaping) and its own signals. Stdlib only.
 
-A script is started by fork and exec (spawn_script): in a process group of its own, stdin at end of file, stdout
+A script is started by fork and exec (script_spawn.py): in a process group of its own, stdin at end of file, stdout
 and stderr one pipe to lifecycle, the signal mask lifecycle was started with and every signal at its default, and
 no descriptor of lifecycle's but the scratch file it is given. The Runner never blocks but in the host's poll: it
 reads the pipe without blocking, at most OUTPUT_LIMIT bytes of it become log lines, and at the deadline the
@@ -24,7 +24,7 @@ from lifecycle.knobs import signal_name
 from lifecycle.log import Log, printable
 from lifecycle.process import exit_code, open_pidfd, send_signal
 from lifecycle.script_output import Lines
-from lifecycle.signals import reset_for_child
+from lifecycle.script_spawn import StartError, spawn_script
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -55,7 +55,6 @@ EXIT_MESSAGE = "LIFECYCLE_EXIT_MESSAGE"  # post-exit: the reason as the terminat
 CHILD_STDERR = "LIFECYCLE_CHILD_STDERR"  # post-exit: a file with the child's last stderr lines, secrets redacted
 SCRIPT_VARIABLES = (ENV_FILE, MODE, CHILD_EXIT_CODE, CHILD_SIGNAL, EXIT_CODE, EXIT_REASON, EXIT_MESSAGE, CHILD_STDERR)
 
-MAX_FD = 1 << 20  # close_range(2) above the kept descriptors, whatever RLIMIT_NOFILE says
 
 
 class Script:
@@ -116,10 +115,6 @@ def find(directory: str, variable: str) -> tuple[list[Script], list[str]]:
     return scripts, skipped
 
 
-class StartError(OSError):
-    """The OS refused a pipe or the fork for a script (EMFILE, EAGAIN, ENOMEM): it was never started."""
-
-
 class Result:
     """How one script ended."""
 
@@ -173,58 +168,6 @@ class Result:
             "signal": signal_name(self.signal) if self.signal else None,
             "duration_ms": round(self.duration * 1000.0, 3),
         }
-
-
-def spawn_script(path: str, env: dict[str, str], mask: set[int], keep: int | None = None) -> tuple[int, int]:
-    """Start the script: (pid, the read end of its output pipe, non-blocking). OSError when it cannot be executed
-    (ENOENT, EACCES, ENOEXEC for a file without a #! line), reported through a close-on-exec pipe as subprocess
-    does. fork and exec, as launch/spawn.py starts the child: posix_spawn(3) would be lighter, but glibc's leaves
-    its two internal real-time signals (32, 33) ignored in the child, and an ignored signal stays ignored across
-    exec. The caller has every signal blocked or only enqueued (no handler of ours runs in the child)."""
-    opened: list[int] = []
-    try:
-        read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
-        opened += [read_fd, write_fd]
-        stdin_fd, closed = os.pipe2(os.O_CLOEXEC)  # stdin: a pipe whose writer is closed reads end of file at once
-        os.close(closed)
-        opened.append(stdin_fd)
-        errors_fd, report_fd = os.pipe2(os.O_CLOEXEC)
-        opened += [errors_fd, report_fd]
-        pid = os.fork()
-    except OSError as exc:  # EMFILE, EAGAIN, ENOMEM: nothing started, and nothing of ours left open
-        for fd in opened:
-            os.close(fd)
-        raise StartError(exc.errno, exc.strerror) from None
-    if pid == 0:  # the child: only async-signal-safe work, then exec
-        try:
-            os.setpgid(0, 0)  # its own process group: a deadline's signal reaches what it started too
-            os.dup2(stdin_fd, 0)
-            os.dup2(write_fd, 1)
-            os.dup2(write_fd, 2)
-            low = 3
-            for fd in sorted({report_fd, *([keep] if keep is not None else [])}):
-                os.closerange(low, fd)
-                low = fd + 1
-            os.closerange(low, MAX_FD)
-            reset_for_child((), mask)
-            os.execve(path, [path], env)
-        except OSError as exc:
-            os.write(report_fd, str(exc.errno or 0).encode())
-        except BaseException:
-            os.write(report_fd, b"0")
-        finally:
-            os._exit(EXIT_NOT_FOUND)
-    for fd in (write_fd, stdin_fd, report_fd):
-        os.close(fd)
-    with os.fdopen(errors_fd, "rb") as pipe:
-        data = pipe.read()  # end of file at the child's exec: bounded by the exec itself
-    if data:
-        os.close(read_fd)
-        os.waitpid(pid, 0)
-        code = int(data)
-        raise OSError(code, os.strerror(code) if code else "exec failed", path)
-    os.set_blocking(read_fd, False)
-    return pid, read_fd
 
 
 class Runner:
