@@ -42,7 +42,8 @@ def named(name: str) -> str:
 
 
 def parse(data: bytes, where: str) -> tuple[list[tuple[str, str]], list[str]]:
-    """(NAME, value) pairs in file order, and one problem line each for what is wrong (`where` starts them)."""
+    """(NAME, value) pairs in file order, and one problem line each for what is wrong (`where` starts them). With
+    problems the pairs are never applied, only redacted (an unclosed NAME<<DELIMITER's value runs to the end)."""
     lines = data.decode("utf-8", "surrogateescape").split("\n")
     if lines and lines[-1] == "":
         lines.pop()  # the newline that ends the last line
@@ -67,6 +68,8 @@ def parse(data: bytes, where: str) -> tuple[list[tuple[str, str]], list[str]]:
                 problems.append(f"{where} line {number}: a multi-line value is opened here (NAME<<DELIMITER) but no "
                                 "later line is its DELIMITER alone (expected NAME<<DELIMITER, the value's lines, then "
                                 "DELIMITER alone on a line; line not shown)")  # fmt: skip
+                # Never applied (there is a problem), but a secret-looking name's value is redacted all the same.
+                found.append((name, "\n".join(lines[index:])))
                 break
             value = "\n".join(lines[index:end])
             index = end + 1

@@ -246,3 +246,29 @@ def test_no_descriptor_for_a_scripts_pipes_is_the_oss_refusal_71_whatever_the_po
         "error: pre-launch script 10-a could not be started: Too many open files: nothing launched"
     ]
     no_traceback(outcome.stderr)
+
+
+@pytest.mark.parametrize(
+    ("exports", "why"),
+    [
+        ("printf 'MY_TOKEN=abcdefgh12345\\n' >>\"$F\"; head -c 1100000 /dev/zero | tr '\\0' '#' >>\"$F\"\n",
+         "more than 1048576 bytes (at most 1048576 are read)"),
+        ("printf 'MY_TOKEN<<EOF\\nabcdefgh12345\\n' >>\"$F\"\n", "line 1: a multi-line value is opened here"),
+    ],
+    ids=["file-too-large", "unclosed-heredoc"],
+)  # fmt: skip
+def test_a_token_exported_in_a_refused_file_is_still_redacted_in_the_scripts_output(
+    runs: Runs, tmp_path: Path, exports: str, why: str
+) -> None:
+    """A script that exports a token in a LIFECYCLE_ENV_FILE lifecycle refuses (over 1 MiB; an unclosed NAME<<EOF)
+    and prints the token should have it redacted in its output and the termination message, as an accepted export
+    is (S21; was: the token in the log, the file refused whole before its secrets were known)."""
+    sh_script(tmp_path / "pre-launch.d", "10-fetch", f'F="$LIFECYCLE_ENV_FILE"\n{exports}echo "got abcdefgh12345"\n')
+    message = termination_log(tmp_path)
+    outcome = runs.run(["true"], scripts_env(tmp_path, LIFECYCLE_TERMINATION_LOG=str(message)), pid1=False)
+
+    assert outcome.code == 78, outcome.stderr
+    assert "10-fetch> got <redacted>" in outcome.stderr
+    assert error_lines(outcome)[0].startswith(f"error: LIFECYCLE_ENV_FILE of pre-launch script 10-fetch, {why}")
+    for text in (outcome.stderr, message.read_text()):
+        assert "abcdefgh12345" not in text, text
