@@ -75,9 +75,7 @@ class Log:
                 "message": message,
             }
             for key, value in fields.items():
-                if isinstance(value, str):
-                    value = printable(value if self.redact is None else self.redact(value))
-                record[key] = value
+                record[key] = self.shown(value)
             line = to_json(record)
         else:
             prefix = f"{self.name}: [{elapsed / 1000:8.3f}s] "
@@ -86,6 +84,17 @@ class Log:
             # a line of its own, which could pass for one of lifecycle's.
             line = prefix + tag + message.replace("\r", "\\r").replace("\n", "\\n")
         return (line + "\n").encode("utf-8", "replace")
+
+    def shown(self, value: object) -> object:
+        """A field's value as the JSON line holds it: every string in it, inside lists and dicts too (the scripts
+        found, each script's result), redacted and escaped as the message is."""
+        if isinstance(value, str):
+            return printable(value if self.redact is None else self.redact(value))
+        if isinstance(value, (list, tuple)):
+            return [self.shown(item) for item in value]
+        if isinstance(value, dict):
+            return {key: self.shown(item) for key, item in value.items()}
+        return value
 
     def dropped_notice(self, dropped: int, writes: int) -> bytes:
         """The line written once stderr takes output again after some was dropped."""

@@ -53,19 +53,19 @@ class ScratchFile:
         while view:
             view = view[os.write(self.fd, view) :]
 
-    def read(self, limit: int) -> bytes | None:
-        """Everything in the file from its start, or None when it holds more than `limit` bytes."""
+    def read(self, limit: int) -> tuple[bytes, bool]:
+        """The file from its start, at most `limit` bytes; and whether it holds more than that."""
         size = os.fstat(self.fd).st_size
-        if size > limit:
-            return None
         chunks, offset = [], 0
+        whole = size <= limit
+        size = min(size, limit)
         while offset < size:
             chunk = os.pread(self.fd, size - offset, offset)
             if not chunk:
                 break
             chunks.append(chunk)
             offset += len(chunk)
-        return b"".join(chunks)
+        return b"".join(chunks), whole
 
     def close(self) -> None:
         """Close it, and remove the file when it is one (a memfd is gone with its last descriptor)."""

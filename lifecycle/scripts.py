@@ -4,7 +4,7 @@ Shared by the start-up stage (pre-launch, launch/prelaunch.py) and the lean supe
 supervise/postexit.py), which each give the Runner a `Host`: the process's own one poll (for the supervisor,
 also the child's stderr, the preStop channel and its reaping) and its own signals. Stdlib only.
 
-A script is started by fork and exec (spawn_script): in a process group of its own, stdin at end of file, stdout
+A script is started by fork and exec (script_spawn.py): in a process group of its own, stdin at end of file, stdout
 and stderr one pipe to lifecycle, the signal mask lifecycle was started with and every signal at its default, and
 no descriptor of lifecycle's but the scratch file it is given. The Runner never blocks but in the host's poll: it
 reads the pipe without blocking, at most OUTPUT_LIMIT bytes of it become log lines, and at the deadline the
@@ -21,10 +21,10 @@ import time
 
 from lifecycle.errors import EX_CONFIG, EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND, LifecycleError
 from lifecycle.knobs import signal_name
-from lifecycle.log import Log
+from lifecycle.log import Log, printable
 from lifecycle.process import exit_code, open_pidfd, send_signal
 from lifecycle.script_output import Lines
-from lifecycle.signals import reset_for_child
+from lifecycle.script_spawn import StartError, spawn_script
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -55,19 +55,29 @@ EXIT_MESSAGE = "LIFECYCLE_EXIT_MESSAGE"  # post-exit: the reason as the terminat
 CHILD_STDERR = "LIFECYCLE_CHILD_STDERR"  # post-exit: a file with the child's last stderr lines, secrets redacted
 SCRIPT_VARIABLES = (ENV_FILE, MODE, CHILD_EXIT_CODE, CHILD_SIGNAL, EXIT_CODE, EXIT_REASON, EXIT_MESSAGE, CHILD_STDERR)
 
-MAX_FD = 1 << 20  # close_range(2) above the kept descriptors, whatever RLIMIT_NOFILE says
 
 
 class Script:
-    """An executable found in a script directory."""
+    """An executable found in a script directory: `name` as every message shows it (display_name), `path` as
+    found."""
 
     __slots__ = ("name", "path")
 
     def __init__(self, name: str, path: str) -> None:
-        self.name, self.path = name, path
+        self.name, self.path = display_name(name), path
 
     def __repr__(self) -> str:
         return f"Script({self.name!r})"
+
+
+def display_name(name: str) -> str:
+    """A file name as one piece of one line: bytes that are not UTF-8 as \\xNN (printable), and every character that
+    is not printable (a newline, or \\x1c, \\x85, \\u2028, which str.splitlines also splits at) as its escape, so
+    that a name can neither split an error into two nor cut the termination message's first line short."""
+    shown = printable(name)
+    if shown.isprintable():
+        return shown
+    return "".join(char if char.isprintable() else char.encode("unicode_escape").decode("ascii") for char in shown)
 
 
 def find(directory: str, variable: str) -> tuple[list[Script], list[str]]:
@@ -94,14 +104,14 @@ def find(directory: str, variable: str) -> tuple[list[Script], list[str]]:
         try:
             mode = os.stat(path).st_mode
         except OSError:  # a dangling symlink, or gone meanwhile
-            skipped.append(name)
+            skipped.append(display_name(name))
             continue
         if stat.S_ISDIR(mode):
             continue
         if stat.S_ISREG(mode) and os.access(path, os.X_OK):
             scripts.append(Script(name, path))
         else:
-            skipped.append(name)
+            skipped.append(display_name(name))
     return scripts, skipped
 
 
@@ -113,9 +123,11 @@ class Result:
         self.code: int | None = None  # shell-style: 128+N for signal N; 126/127 when it could not be executed
         self.signal: int | None = None
         self.error = ""  # why it could not be executed
+        self.refused = False  # the OS refused to start it (StartError): not the script's failure
         self.timed_out: float | None = None  # the timeout it ran past, in seconds
         self.timeout_knob = ""
         self.stopped: int | None = None  # the stop signal it was sent
+        self.abandoned = False  # it could not be ended (another user's now, or it outlived SIGKILL): left running
         self.tail: tuple[str, ...] = ()
         self.lines: Lines | None = None  # its output, until reported
 
@@ -133,9 +145,14 @@ class Result:
 
     def status(self) -> str:
         """What happened, as a log line or the termination message says it."""
+        if self.refused:
+            return f"could not be started: {self.error}"
         if self.error:
             return f"cannot be executed: {self.error}"
         ended = f"was killed by {signal_name(self.signal)}" if self.signal else f"exited with code {self.code}"
+        if self.abandoned:
+            ended = ("could not be ended (it became another user, or outlived SIGKILL): left running, no longer "
+                     "waited for")
         if self.stopped is not None:
             return f"was sent {signal_name(self.stopped)} (lifecycle was asked to stop) and {ended}"
         if self.timed_out is not None:
@@ -151,54 +168,6 @@ class Result:
             "signal": signal_name(self.signal) if self.signal else None,
             "duration_ms": round(self.duration * 1000.0, 3),
         }
-
-
-def spawn_script(path: str, env: dict[str, str], mask: set[int], keep: int | None = None) -> tuple[int, int]:
-    """Start the script: (pid, the read end of its output pipe, non-blocking). OSError when it cannot be executed
-    (ENOENT, EACCES, ENOEXEC for a file without a #! line), reported through a close-on-exec pipe as subprocess
-    does. fork and exec, as launch/spawn.py starts the child: posix_spawn(3) would be lighter, but glibc's leaves
-    its two internal real-time signals (32, 33) ignored in the child, and an ignored signal stays ignored across
-    exec. The caller has every signal blocked or only enqueued (no handler of ours runs in the child)."""
-    read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
-    stdin_fd, closed = os.pipe2(os.O_CLOEXEC)  # stdin: a pipe whose writer is closed reads end of file at once
-    os.close(closed)
-    errors_fd, report_fd = os.pipe2(os.O_CLOEXEC)
-    try:
-        pid = os.fork()
-        if pid == 0:  # the child: only async-signal-safe work, then exec
-            try:
-                os.setpgid(0, 0)  # its own process group: a deadline's signal reaches what it started too
-                os.dup2(stdin_fd, 0)
-                os.dup2(write_fd, 1)
-                os.dup2(write_fd, 2)
-                low = 3
-                for fd in sorted({report_fd, *([keep] if keep is not None else [])}):
-                    os.closerange(low, fd)
-                    low = fd + 1
-                os.closerange(low, MAX_FD)
-                reset_for_child((), mask)
-                os.execve(path, [path], env)
-            except OSError as exc:
-                os.write(report_fd, str(exc.errno or 0).encode())
-            except BaseException:
-                os.write(report_fd, b"0")
-            finally:
-                os._exit(EXIT_NOT_FOUND)
-    except BaseException:
-        os.close(read_fd)
-        raise
-    finally:
-        for fd in (write_fd, stdin_fd, report_fd):
-            os.close(fd)
-    with os.fdopen(errors_fd, "rb") as pipe:
-        data = pipe.read()  # end of file at the child's exec: bounded by the exec itself
-    if data:
-        os.close(read_fd)
-        os.waitpid(pid, 0)
-        code = int(data)
-        raise OSError(code, os.strerror(code) if code else "exec failed", path)
-    os.set_blocking(read_fd, False)
-    return pid, read_fd
 
 
 class Runner:
@@ -219,6 +188,7 @@ class Runner:
         try:
             pid, read_fd = spawn_script(script.path, env, self.mask, keep)
         except OSError as exc:
+            result.refused = isinstance(exc, StartError)
             result.code = EXIT_NOT_FOUND if exc.errno in (errno.ENOENT, errno.ENOTDIR) else EXIT_NOT_EXECUTABLE
             result.error = os.strerror(exc.errno) if exc.errno else str(exc)
             result.duration = time.monotonic() - started
@@ -227,22 +197,32 @@ class Runner:
                       stage=self.stage, script_pid=pid)  # fmt: skip
         status = self.wait_for(pid, read_fd, lines, result, deadline, timeout)
         result.duration = time.monotonic() - started
-        result.code, result.signal = exit_code(status)
+        if status is not None:
+            result.code, result.signal = exit_code(status)
         return self.ended(result, lines)
 
     def wait_for(self, pid: int, fd: int, lines: Lines, result: Result, deadline: float | None,
-                 timeout: tuple[float, str]) -> int:  # fmt: skip
+                 timeout: tuple[float, str]) -> int | None:  # fmt: skip
         """The script's wait status, pumping its output meanwhile; SIGTERM at the deadline or on a stop signal,
-        SIGKILL after the kill grace."""
+        SIGKILL after the kill grace. None when it cannot be ended: SIGKILL was refused (EPERM: it became another
+        user, a setuid program) or it outlived SIGKILL by another kill grace (a task stuck in the kernel); waiting
+        for it would hold the start-up (or the post-exit state) for ever."""
         pidfd = open_pidfd(pid)
         read_fd: int | None = fd
         kill_at: float | None = None
+        give_up_at: float | None = None
         try:
             while True:
                 status = self.host.reaped(pid)
                 if status is not None:
                     break
                 now = time.monotonic()
+                if give_up_at is not None and now >= give_up_at:
+                    result.abandoned = True
+                    name = result.script.name
+                    self.log.warning("script", f"{self.stage} script {name} (pid {pid}) could not be ended: no longer "
+                                     "waited for, left running", script=name)  # fmt: skip
+                    break
                 stop = self.host.stop_signal()
                 if stop is not None and result.stopped is None:
                     result.stopped, kill_at = stop, now + self.kill_grace
@@ -256,8 +236,9 @@ class Runner:
                     self.signal(pid, signal.SIGTERM)
                 if kill_at is not None and now >= kill_at:
                     kill_at = None
-                    self.signal(pid, signal.SIGKILL)
-                pending = [t for t in (kill_at, deadline if result.timed_out is None else None) if t is not None]
+                    give_up_at = now + (self.kill_grace if self.signal(pid, signal.SIGKILL) else 0.0)
+                pending = [t for t in (kill_at, give_up_at, deadline if result.timed_out is None else None)
+                           if t is not None]  # fmt: skip
                 wake = min(pending) - now if pending else None
                 self.host.wait([f for f in (pidfd, read_fd) if f is not None], None if wake is None else max(wake, 0))
                 if read_fd is not None and not lines.pump(read_fd):
@@ -271,12 +252,15 @@ class Runner:
                 os.close(read_fd)
         return status
 
-    def signal(self, pid: int, sig: int) -> None:
-        """To the script's process group (what it started goes too), and to the script if it left the group."""
+    def signal(self, pid: int, sig: int) -> bool:
+        """To the script's process group (what it started goes too), and to the script if it left the group;
+        False when that was not permitted."""
         try:
             send_signal(pid, sig, group=True)
         except PermissionError:  # it became another user (a setuid program): the deadline cannot end it
             self.log.warning("script", f"not permitted to send {signal_name(sig)} to {self.stage} script (pid {pid})")
+            return False
+        return True
 
     def ended(self, result: Result, lines: Lines) -> Result:
         result.lines = lines

@@ -3,6 +3,8 @@ line each bad line gives, which names the script and the line number and never s
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from lifecycle import knobs, scripts
@@ -57,8 +59,8 @@ def test_bytes_that_are_not_utf8_are_kept_as_the_environment_keeps_them() -> Non
         ("A=1\nbad-name=s3cr3t\n", "line 2: the text before '=' is not a variable name"),
         ("1ABC=s3cr3t\n", "line 1: the text before '=' is not a variable name"),
         ("=s3cr3t\n", "line 1: the text before '=' is not a variable name"),
-        ("X<<EOF\ns3cr3t\n", "line 1: X<<EOF has no closing line 'EOF'"),
-        ("TOKEN<<EOF\ns3cr3t\n", "line 1: a secret-named variable<<EOF has no closing line 'EOF'"),
+        ("X<<EOF\ns3cr3t\n", "line 1: a multi-line value is opened here (NAME<<DELIMITER) but no later line"),
+        ("TOKEN<<EOF\ns3cr3t\n", "line 1: a multi-line value is opened here (NAME<<DELIMITER) but no later line"),
         ("A=s3cr3t\x00\n", "line 1: the value of A contains a NUL byte"),
         ("MY_PASSWORD=s3cr3t\x00\n", "line 1: the value of a secret-named variable contains a NUL byte"),
     ],
@@ -101,3 +103,31 @@ def test_describe_leaves_secret_looking_names_out_and_counts_them() -> None:
     """The log line's names should leave out every secret-looking name (counted once each) and repeat none."""
     found = [("A", "1"), ("DB_PASSWORD", "x"), ("A", "2"), ("MyToken", "y"), ("DB_PASSWORD", "z"), ("B", "")]
     assert exports.describe(found) == (["A", "B"], 2)
+
+
+def test_a_value_written_without_its_name_is_never_shown_even_when_it_holds_double_angles() -> None:
+    """A password with `<<` written alone reads as an unclosed NAME<<DELIMITER: neither part should be shown."""
+    _, problems = parse("Pa<<w0rd-s3cr3t\n")
+    assert len(problems) == 1
+    assert "Pa" not in problems[0].split(",", 1)[1] and "s3cr3t" not in problems[0] and "w0rd" not in problems[0]
+
+
+def test_at_most_ten_problems_are_listed_and_the_rest_counted() -> None:
+    """A file of many bad lines should give its first ten problems and one line counting the others."""
+    _, problems = parse("x\n" * 1000)
+    assert problems == [f"{WHERE} line {n}: expected NAME=value or NAME<<DELIMITER (line not shown)"
+                        for n in range(1, 11)] + [f"{WHERE} 990 more bad line(s) not shown (the first 10 are)"]
+
+
+def test_a_value_longer_than_execve_takes_is_a_bad_line_naming_the_variable() -> None:
+    """NAME=value up to 32 pages (execve's MAX_ARG_STRLEN, NUL included) should be exported; one byte more should be
+    a bad line naming the variable (a secret-looking one not even by name), never the value."""
+    limit = 32 * os.sysconf("SC_PAGE_SIZE")
+    fits = "a" * (limit - len("BIG=") - 1)
+    assert parse(f"BIG={fits}\n") == ([("BIG", fits)], [])
+    _, problems = parse(f"BIG={fits}a\nMY_TOKEN={fits}\n")
+    assert problems == [f"{WHERE} line 1: the value of BIG is too long: with its name it is {limit + 1} bytes, more "
+                        f"than execve(2) takes for one environment variable ({limit}, MAX_ARG_STRLEN)",
+                        f"{WHERE} line 2: the value of a secret-named variable is too long: with its name it is "
+                        f"{limit + 5} bytes, more than execve(2) takes for one environment variable ({limit}, "
+                        "MAX_ARG_STRLEN)"]  # fmt: skip

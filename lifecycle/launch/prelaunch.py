@@ -112,15 +112,15 @@ def run_one(log: Log, runner: scripts.Runner, script: scripts.Script, early: Kno
         timeout = early.pre_launch_timeout
         result = runner.run(script, env, time.monotonic() + timeout, (timeout, knobs.PRE_LAUNCH_TIMEOUT),
                             scratch.fd if scratch.inherit else None)  # fmt: skip
-        data = scratch.read(exports.LIMIT)
+        data, whole = scratch.read(exports.LIMIT)
     finally:
         scratch.close()
     where = f"{scripts.ENV_FILE} of pre-launch script {script.name},"  # no `NAME:`: it reads as `key: value`
-    found: list[tuple[str, str]] = []
-    if data is None:
-        problems = [f"{where}: more than {exports.LIMIT} bytes (at most {exports.LIMIT} are read)"]
-    else:
-        found, problems = exports.parse(data, where)
+    # A file too large is refused whole, but what its first MiB exports under a secret-looking name is redacted all
+    # the same (below): the script may have printed the token it wrote before the garbage that made it too large.
+    found, problems = exports.parse(data, where)
+    if not whole:
+        problems = [f"{where} more than {exports.LIMIT} bytes (at most {exports.LIMIT} are read)"]
     # What it exported under a secret-looking name is a known secret before a line of its output is logged,
     # whether or not the exports are applied: a script that prints a token and then fails must not show it.
     redactor = Redactor([*known_secrets(os.environ), *(value for name, value in found if is_secret_name(name))])
@@ -129,6 +129,8 @@ def run_one(log: Log, runner: scripts.Runner, script: scripts.Script, early: Kno
     result.tail = tuple(redactor.text(line) for line in result.tail)
     if result.stopped is not None:
         return result
+    if result.refused:  # the OS's refusal, not the script's failure: LIFECYCLE_PRE_LAUNCH_FAILURE does not apply
+        raise LifecycleError(f"pre-launch script {script.name} {result.status()}: nothing launched", EX_OSERR)
     if not result.ok:
         message = f"pre-launch script {script.name} {result.status()}"
         if early.pre_launch_failure == "stop":

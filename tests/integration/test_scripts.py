@@ -385,7 +385,7 @@ def test_long_output_is_logged_in_pieces_and_bounded(runs: Runs, pre: Path, post
     rest = (1 << 20) - 5001  # what the first MiB holds after the long line: 1001-byte lines, the last one cut
     assert lines[2:] == ["b" * 1000] * (rest // 1001) + ["b" * (rest % 1001)]
     assert f"10-chatty> {5001 + 2000 * 1001 - (1 << 20)} more bytes of output were read but not logged (at most " \
-        f"{1 << 20} are)" in outcome.stderr  # fmt: skip
+        f"{1 << 20} bytes in 10000 lines are)" in outcome.stderr  # fmt: skip
 
 
 def test_a_process_a_script_leaves_running_is_stopped_with_the_childs_leftovers(
