@@ -14,9 +14,24 @@ Stdlib only: the start-up stage and the lean supervisor use it.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 
 FALLBACK_DIRS = ("/dev/shm", "/run", "/tmp")  # memory-backed where the image gives one; /tmp last
+
+
+HIGH_FD = 64  # the inherited descriptor's lowest number: out of the 3-9 a shell script uses for `exec 3>…`
+
+
+def above_shell_range(fd: int) -> int:
+    """`fd` moved to the lowest free descriptor >= HIGH_FD (inheritable), so a script's own `exec 3>file` cannot
+    silently point its LIFECYCLE_ENV_FILE elsewhere; `fd` itself when the descriptor limit is lower than that."""
+    try:
+        high = fcntl.fcntl(fd, fcntl.F_DUPFD, HIGH_FD)
+    except OSError:  # EINVAL (RLIMIT_NOFILE <= HIGH_FD) or EMFILE: keep the low one (ok to proceed)
+        return fd
+    os.close(fd)
+    return high
 
 
 class ScratchFile:
@@ -34,6 +49,7 @@ class ScratchFile:
             except OSError:  # ENOSYS, EPERM (seccomp), EMFILE: a file instead (ok to proceed)
                 pass
             else:
+                fd = above_shell_range(fd)
                 if os.path.exists(f"/proc/self/fd/{fd}"):
                     return cls(fd, f"/proc/self/fd/{fd}", True)
                 os.close(fd)  # no /proc: a path to it cannot be given (ok to proceed: a file instead)

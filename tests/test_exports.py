@@ -31,6 +31,13 @@ def test_heredoc_gives_a_multi_line_value_without_its_last_newline() -> None:
     assert found == [("PEM", "-----BEGIN X-----\nab=cd\n\n  EOF"), ("AFTER", "1")]
 
 
+def test_crlf_line_ends_are_line_ends_in_plain_and_multi_line_values() -> None:
+    """A file written with CRLF line ends should give the same values as with LF: no `\\r` at a value's end."""
+    found, problems = parse("TOKEN=abc\r\nPEM<<EOF\r\nline 1\r\nline 2\r\nEOF\r\nINNER=a\rb\r\n")
+    assert problems == []
+    assert found == [("TOKEN", "abc"), ("PEM", "line 1\nline 2"), ("INNER", "a\rb")]
+
+
 def test_an_empty_heredoc_is_an_empty_value() -> None:
     """A delimiter right after the NAME<<DELIM line should give an empty value."""
     assert parse("E<<END\nEND\n") == ([("E", "")], [])

@@ -44,7 +44,9 @@ def named(name: str) -> str:
 def parse(data: bytes, where: str) -> tuple[list[tuple[str, str]], list[str]]:
     """(NAME, value) pairs in file order, and one problem line each for what is wrong (`where` starts them). With
     problems the pairs are never applied, only redacted (an unclosed NAME<<DELIMITER's value runs to the end)."""
-    lines = data.decode("utf-8", "surrogateescape").split("\n")
+    # A CRLF line end (a file written on Windows, or by a tool that writes them) is a line end: a `\r` kept at the
+    # end of a value would silently break a credential or a path.
+    lines = [line.removesuffix("\r") for line in data.decode("utf-8", "surrogateescape").split("\n")]
     if lines and lines[-1] == "":
         lines.pop()  # the newline that ends the last line
     found: list[tuple[str, str]] = []

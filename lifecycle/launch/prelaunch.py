@@ -42,7 +42,6 @@ class StartUpHost:
         self.handled = [*self.stops, int(signal.SIGCHLD)]
         self.inbox = SignalInbox()
         self.stopped: int | None = None
-        self.statuses: dict[int, int] = {}
 
     def __enter__(self) -> StartUpHost:
         self.inbox.install(self.handled)
@@ -72,8 +71,9 @@ class StartUpHost:
         self.log.out.flush()
 
     def reaped(self, pid: int) -> int | None:
-        self.statuses.update(reap_all())
-        return self.statuses.pop(pid, None)
+        # Only the running script's status is wanted (scripts run one at a time); orphans' are dropped, so what a
+        # script's descendants leave behind costs no memory however many there are.
+        return reap_all().get(pid)
 
     def stop_signal(self) -> int | None:
         for sig in self.inbox.drain():

@@ -33,14 +33,14 @@ class SupervisorHost:
 
     def __init__(self, actions: SupervisorActions) -> None:
         self.actions = actions
-        self.statuses: dict[int, int] = {}
 
     def wait(self, fds: list[int], timeout: float | None) -> None:
         self.actions.wake(fds, timeout)
 
     def reaped(self, pid: int) -> int | None:
-        self.statuses.update(reap_all())  # orphans too: whatever a script leaves behind is ours (PID 1, subreaper)
-        return self.statuses.pop(pid, None)
+        # Orphans too (whatever a script leaves behind is ours: PID 1, subreaper); only the running script's status
+        # is kept (one at a time), so many orphans cost no memory.
+        return reap_all().get(pid)
 
     def stop_signal(self) -> int | None:
         return None

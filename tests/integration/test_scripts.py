@@ -186,6 +186,21 @@ def test_the_env_file_is_in_memory_and_gone_afterwards(runs: Runs, pre: Path, po
     assert child_env(outcome)["FROM_SH"] == "/memfd:lifecycle-env (deleted)"
 
 
+def test_the_env_file_survives_a_script_that_uses_low_descriptors_for_itself(
+    runs: Runs, pre: Path, post: Path
+) -> None:
+    """A shell script's `exec 3>…` … `exec 9>…` should not touch LIFECYCLE_ENV_FILE: its descriptor is 64 or above
+    (when the descriptor limit allows), out of the range scripts use for their own files."""
+    sh_script(pre, "10-fds", 'for fd in 3 4 5 6 7 8 9; do eval "exec $fd>/dev/null"; done\n'
+                             'echo "file=$LIFECYCLE_ENV_FILE"\necho KEPT=yes >> "$LIFECYCLE_ENV_FILE"\n')
+    outcome = runs.run([*SHOW_ENV, "KEPT"], scripts_env(pre, post), pid1=False)
+
+    assert outcome.code == 0, outcome.stderr
+    (line,) = script_lines(outcome, "10-fds")
+    assert int(line.removeprefix("file=/proc/self/fd/")) >= 64, line
+    assert child_env(outcome)["KEPT"] == "yes"
+
+
 @pytest.mark.parametrize(
     ("line", "problem"),
     [("not an assignment s3cr3t-line", "line 2: expected NAME=value or NAME<<DELIMITER (line not shown)"),
