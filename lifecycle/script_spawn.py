@@ -5,11 +5,17 @@ it."""
 from __future__ import annotations
 
 import os
+import select
+import signal
 
 from lifecycle.errors import EXIT_NOT_FOUND
 from lifecycle.signals import reset_for_child
 
 MAX_FD = 1 << 20  # close_range(2) above the kept descriptors, whatever RLIMIT_NOFILE says
+# How long the exec's report is waited for. An exec takes well under a millisecond; one that takes longer is stuck
+# in the kernel (the script on a stalled network filesystem): then the script counts as started, its deadline and
+# the poll that serves signals take over, and a failure of the exec shows as its exit status (127).
+EXEC_REPORT_MS = 2000
 
 
 class StartError(OSError):
@@ -51,15 +57,21 @@ def spawn_script(path: str, env: dict[str, str], mask: set[int], keep: int | Non
             reset_for_child((), mask)
             os.execve(path, [path], env)
         except OSError as exc:
-            os.write(report_fd, str(exc.errno or 0).encode())
+            report(report_fd, str(exc.errno or 0).encode())
         except BaseException:
-            os.write(report_fd, b"0")
+            report(report_fd, b"0")
         finally:
             os._exit(EXIT_NOT_FOUND)
     for fd in (write_fd, stdin_fd, report_fd):
         os.close(fd)
-    with os.fdopen(errors_fd, "rb") as pipe:
-        data = pipe.read()  # end of file at the child's exec: bounded by the exec itself
+    poller = select.poll()
+    poller.register(errors_fd, select.POLLIN)
+    try:
+        ready = poller.poll(EXEC_REPORT_MS)  # end of file at the child's exec, or its errno
+    except InterruptedError:  # a signal: its handler only enqueued it (ok to proceed, as a slow exec)
+        ready = []
+    data = os.read(errors_fd, 64) if ready else b""  # readable: never blocks
+    os.close(errors_fd)
     if data:
         os.close(read_fd)
         os.waitpid(pid, 0)
@@ -67,3 +79,13 @@ def spawn_script(path: str, env: dict[str, str], mask: set[int], keep: int | Non
         raise OSError(code, os.strerror(code) if code else "exec failed", path)
     os.set_blocking(read_fd, False)
     return pid, read_fd
+
+
+def report(fd: int, errno_text: bytes) -> None:
+    """In the child whose exec failed: its errno to lifecycle, if lifecycle still listens (after EXEC_REPORT_MS it
+    does not, and the write's EPIPE must not become a death by SIGPIPE: the exit status 127 says it instead)."""
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    try:
+        os.write(fd, errno_text)
+    except OSError:  # EPIPE: lifecycle stopped listening (ok to proceed: _exit follows)
+        pass
