@@ -29,6 +29,8 @@ import yaml
 
 from examples.image import build
 from examples.image.cache import REPO_ROOT
+from tests.helpers.container.executor import StartContainer
+from tests.helpers.container.podman import Options
 
 pytestmark = [pytest.mark.integration, pytest.mark.container, pytest.mark.timeout(900)]
 
@@ -100,13 +102,19 @@ def test_the_pod_examples_run_the_image_under_their_own_security_context(
         assert volume_mount["mountPath"] in mounted
 
 
-def test_the_entrypoint_shim_hands_pid_1_to_lifecycle(image: build.Image) -> None:
-    done = podman("run", "--rm", "--entrypoint", "/opt/entrypoint.sh", image.tag,
-                  "bash", "-c", "tr '\\0' ' ' < /proc/1/cmdline; echo; echo \"args: $0 $#\"", "x")  # fmt: skip
-    pid1, args = done.stdout.splitlines()
-    assert "lifecycle" in pid1 and "/bin/sh" not in pid1 and "entrypoint.sh" not in pid1
-    assert args == "args: x 0"
-    assert "running 'bash' as given" in done.stderr
+def test_the_entrypoint_shim_hands_pid_1_to_lifecycle(start_container: StartContainer) -> None:
+    """`command: ["/opt/entrypoint.sh"]` with args: PID 1 is lifecycle's supervisor (the shim's shell exec'd it and
+    is gone), and the child got the arguments. PID 1's command line is read from the host once the supervisor has
+    logged that the child runs (before, PID 1 may be between the start-up stage and the supervisor's exec)."""
+    options = Options(["bash", "-c", 'echo "args: $0 $#"; exec sleep 60', "x"], {}, entrypoint="/opt/entrypoint.sh",
+                      capture_stderr=True)  # fmt: skip
+    container = start_container(options)
+    container.expect("args: x 0")
+    assert container.err is not None
+    container.err.wait_for("bash running as pid")
+    pid1 = Path(f"/proc/{container.init_pid()}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    assert "lifecycle.supervise" in pid1 and "/bin/sh" not in pid1 and "entrypoint.sh" not in pid1, pid1
+    assert "running 'bash' as given" in container.stderr()
 
 
 JOB = """

@@ -184,6 +184,7 @@ class Options:
     volumes: Mapping[Path, str] = field(default_factory=dict)  # writable volumes (host directories): {host: inside}
     host_network: bool = False  # hostNetwork: the host's network and UTS namespaces
     stop_signal: str | None = None  # the container's stopSignal (Kubernetes 1.37), else the image's (SIGTERM)
+    entrypoint: str | None = None  # the pod spec's `command` (replaces the image's ENTRYPOINT)
     capture_stderr: bool = False  # stderr through a pipe read line by line (Container.err), not into a file
 
 
@@ -215,6 +216,8 @@ def run_argv(image: str, options: Options, name: str, termination_log: Path) -> 
         argv += ["--workdir", options.cwd]
     if options.stop_signal is not None:
         argv += ["--stop-signal", options.stop_signal]
+    if options.entrypoint is not None:
+        argv += ["--entrypoint", options.entrypoint]
     for key, value in options.env.items():
         argv += ["--env", f"{key}={value}"]
     return [*argv, image, *options.args]
