@@ -20,6 +20,7 @@ examples/image/containers.conf unless the caller set one (rlimits a root without
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -27,7 +28,7 @@ import subprocess
 import tempfile
 import time
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,6 +96,22 @@ def drop_replaced(old: dict[str, object] | None, tag: str, env: Mapping[str, str
     if old is not None and not others:
         subprocess.run(["podman", "rmi", str(old["Id"])], env=dict(env), capture_output=True, timeout=STEP_TIMEOUT,
                        check=False)  # fmt: skip
+
+
+def built_once(tag: str, key: str, penv: Mapping[str, str], build: Callable[[], None]) -> Image:
+    """The image `tag` carrying `key`: the cached one, or what `build()` makes (it must put the key in KEY_LABEL),
+    under the cache lock; the image the tag named before is dropped. `seconds`: this call's build time, 0 cached."""
+    with cache.cache_lock():
+        found = cached(tag, key, penv)
+        if found is not None:
+            return found
+        started = time.monotonic()
+        old = inspect(tag, penv)
+        build()
+        drop_replaced(old, tag, penv)
+        built = cached(tag, key, penv)
+        assert built is not None, f"{tag} was built but does not carry its build key"
+        return dataclasses.replace(built, seconds=time.monotonic() - started)
 
 
 # ---- the root filesystem -------------------------------------------------------------------------------
@@ -186,12 +203,8 @@ def build_base(env: Mapping[str, str] | None = None) -> Image:
     spark_home = install.ensure_pyspark(quiet=True)
     tag = f"{BASE}:{install.PYSPARK_VERSION}"
     key = base_key(rootfs)
-    with cache.cache_lock():
-        found = cached(tag, key, penv)
-        if found is not None:
-            return Image(found.tag, found.id, found.size, debootstrap_took)
-        started = time.monotonic()
-        old = inspect(tag, penv)
+
+    def assemble() -> None:
         container = run(["buildah", "from", "scratch"], penv, STEP_TIMEOUT).strip().splitlines()[-1]
         try:
             mount = Path(run(["buildah", "mount", container], penv, STEP_TIMEOUT).strip().splitlines()[-1])
@@ -232,10 +245,9 @@ def build_base(env: Mapping[str, str] | None = None) -> Image:
             subprocess.run(["buildah", "rm", container], env=penv, capture_output=True, timeout=STEP_TIMEOUT,
                            check=False)  # fmt: skip
             raise
-        drop_replaced(old, tag, penv)
-        built = cached(tag, key, penv)
-        assert built is not None, f"{tag} was committed but does not carry its build key"
-        return Image(built.tag, built.id, built.size, debootstrap_took + time.monotonic() - started)
+
+    image = built_once(tag, key, penv, assemble)
+    return dataclasses.replace(image, seconds=image.seconds + debootstrap_took)
 
 
 # ---- examples/Dockerfile on it -------------------------------------------------------------------------
@@ -269,12 +281,8 @@ def build_lifecycle(base: Image, env: Mapping[str, str] | None = None, ca_certs:
     penv = podman_env(env)
     tag = f"{IMAGE}:{lifecycle_version()}-spark{install.PYSPARK_VERSION}"
     key = image_key(base)
-    with cache.cache_lock():
-        found = cached(tag, key, penv)
-        if found is not None:
-            return found
-        started = time.monotonic()
-        old = inspect(tag, penv)
+
+    def podman_build() -> None:
         args = ["podman", "build", "--quiet", "-f", "examples/Dockerfile", "--build-arg", f"SPARK_IMAGE={base.tag}",
                 "--label", f"{KEY_LABEL}={key}", "--tag", tag]  # fmt: skip
         for name in ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_TRUSTED_HOST"):
@@ -287,10 +295,8 @@ def build_lifecycle(base: Image, env: Mapping[str, str] | None = None, ca_certs:
                 bundle.flush()
                 args += ["--secret", f"id=build-ca,src={bundle.name}"]
             run([*args, str(REPO_ROOT)], penv, BUILD_TIMEOUT)
-        drop_replaced(old, tag, penv)
-        built = cached(tag, key, penv)
-        assert built is not None, f"{tag} was built but does not carry its build key"
-        return Image(built.tag, built.id, built.size, time.monotonic() - started)
+
+    return built_once(tag, key, penv, podman_build)
 
 
 def layers(tag: str, env: Mapping[str, str] | None = None) -> list[tuple[int, str]]:

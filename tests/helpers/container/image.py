@@ -14,12 +14,11 @@ image lacks something, and the Java classes the executor containers run.
 from __future__ import annotations
 
 import tempfile
-import time
 from collections.abc import Mapping
 from pathlib import Path
 
 from examples.image import cache
-from examples.image.build import KEY_LABEL, Image, cached, drop_replaced, inspect, podman_env
+from examples.image.build import KEY_LABEL, Image, built_once, podman_env
 from examples.image.cache import REPO_ROOT, SYSTEM_PATH, run
 
 TEST_IMAGE = "localhost/spark-lifecycle-test"
@@ -46,20 +45,14 @@ def derived_image(base: Image, variant: str, env: Mapping[str, str] | None = Non
     tag = f"{TEST_IMAGE}:{variant}"
     text = containerfile(base, variant)
     key = cache.digest([base.id.encode(), text.encode()])
-    with cache.cache_lock():
-        found = cached(tag, key, penv)
-        if found is not None:
-            return found
-        started = time.monotonic()
-        old = inspect(tag, penv)
+
+    def podman_build() -> None:
         with tempfile.TemporaryDirectory(prefix="lifecycle-derived-") as context:
             Path(context, "Containerfile").write_text(text)
             run(["podman", "build", "--quiet", "--pull=never", "--label", f"{KEY_LABEL}={key}", "--tag", tag,
                  context], penv, BUILD_TIMEOUT)  # fmt: skip
-        drop_replaced(old, tag, penv)
-        built = cached(tag, key, penv)
-        assert built is not None, f"{tag} was built but does not carry its build key"
-        return Image(built.tag, built.id, built.size, time.monotonic() - started)
+
+    return built_once(tag, key, penv, podman_build)
 
 
 def compile_classes(source: Path, out: Path, env: Mapping[str, str]) -> Path:
